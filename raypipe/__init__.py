@@ -1,0 +1,24 @@
+"""raypipe: sentence-transformers-compatible retrieval models, losses, evaluators and hard-negative mining,
+scaled out on Ray (Data for mining, Train for DDP training, Tune for sweeps)."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "SentenceTransformer": "raypipe.models",
+    "CrossEncoder": "raypipe.models",
+    "SparseEncoder": "raypipe.models",
+}
+
+
+def __getattr__(name: str):
+    # Lazy so that `import raypipe.losses` does not pay for transformers' import until a model is needed.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'raypipe' has no attribute {name!r}")
+
+
+__all__ = ["SentenceTransformer", "CrossEncoder", "SparseEncoder", "__version__"]
