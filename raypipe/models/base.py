@@ -1,0 +1,120 @@
+"""What the three encoders share: the module sequence, tokenization, input checks, length-sorted batching and
+saving in sentence-transformers' format."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from raypipe.models.io import save_modules, write_st_config
+from raypipe.models.model_card import write_model_card
+
+
+def check_texts(sentences, param: str = "sentences") -> tuple[list[str], bool]:
+    """Normalize `sentences` to a list of str; returns (texts, was_single_string).
+
+    Raises ValueError naming the first bad index and its type (None, numbers, bytes...)."""
+    if isinstance(sentences, str):
+        return [sentences], True
+    if isinstance(sentences, (np.ndarray,)):
+        sentences = sentences.tolist()
+    if not isinstance(sentences, Sequence):
+        sentences = list(sentences)
+    for i, text in enumerate(sentences):
+        if not isinstance(text, str):
+            raise ValueError(
+                f"{param}[{i}] is {type(text).__name__} ({text!r:.60}), expected str. "
+                f"Fix: drop or fill missing values and convert every input to text before encoding."
+            )
+    return list(sentences), False
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+    """Yield index batches, longest first, so each batch pads to similar lengths; callers restore order."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1. Fix: pass a positive batch size.")
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+class EncoderBase(nn.Sequential):
+    """nn.Sequential of raypipe modules; module 0 is the Transformer."""
+
+    model_type = "SentenceTransformer"
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    @property
+    def tokenizer(self):
+        return self[0].tokenizer
+
+    @property
+    def transformer(self):
+        return self[0]
+
+    def tokenize(self, texts) -> dict[str, torch.Tensor]:
+        return self[0].tokenize(texts)
+
+    def _to_device(self, features: dict, device: torch.device) -> dict:
+        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+
+    def _progress(self, batches: list, show: bool | None, desc: str):
+        show = bool(show) if show is not None else False
+        return tqdm(batches, desc=desc, disable=not show)
+
+    # ---- persistence ---------------------------------------------------------------------------------------
+    def _st_config_extra(self) -> dict:
+        return {}
+
+    def save(
+        self,
+        path: str,
+        model_name: str | None = None,
+        create_model_card: bool = True,
+        train_datasets: list[str] | None = None,
+        safe_serialization: bool = True,
+    ) -> None:
+        """Write the model in sentence-transformers' format (loads in sentence-transformers unchanged).
+
+        Files go to a temporary sibling folder first and are swapped in at the end, so an interrupted save
+        never leaves a half-written model at `path`."""
+        if not safe_serialization:
+            raise ValueError("safe_serialization=False is not supported: raypipe writes safetensors only.")
+        path = os.path.abspath(path)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        extra = self._st_config_extra()  # may also annotate the HF config, so it goes before the modules
+        save_modules(list(self), tmp)
+        write_st_config(tmp, self.model_type, extra)
+        if create_model_card:
+            write_model_card(self, tmp, model_name=model_name, train_datasets=train_datasets)
+        _swap_in(tmp, path)
+
+    save_pretrained = save
+
+
+def _swap_in(tmp: str, path: str) -> None:
+    import shutil
+
+    if os.path.isdir(path):
+        # keep user files we did not write (e.g. checkpoints/) by moving our files over one by one
+        for name in os.listdir(tmp):
+            dst = os.path.join(path, name)
+            if os.path.isdir(dst) and not os.path.islink(dst):
+                shutil.rmtree(dst)
+            os.replace(os.path.join(tmp, name), dst)
+        os.rmdir(tmp)
+    else:
+        os.replace(tmp, path)
+
+
+__all__ = ["EncoderBase", "check_texts", "length_sorted_batches"]

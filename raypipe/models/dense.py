@@ -1,0 +1,225 @@
+"""SentenceTransformer: a dense bi-encoder (Transformer -> Pooling -> [Dense] -> [Normalize])."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from raypipe.models.base import EncoderBase, check_texts, length_sorted_batches
+from raypipe.models.io import folder_kind, load_modules, read_st_config, resolve_model_path
+from raypipe.models.pooling import Pooling
+from raypipe.models.similarity import get_pairwise_similarity, get_similarity, normalize_similarity_name
+from raypipe.models.transformer import Transformer
+
+QUERY_PROMPT_NAMES = ("query",)
+DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
+
+
+class PromptMixin:
+    """Prompt resolution shared by the dense and sparse encoders."""
+
+    def _resolve_prompt(self, prompt_name: str | None, prompt: str | None) -> str | None:
+        if prompt is not None:
+            return prompt
+        name = prompt_name if prompt_name is not None else self.default_prompt_name
+        if name is None:
+            return None
+        if name not in self.prompts:
+            raise ValueError(
+                f"prompt_name={name!r} is not in the model's prompts {sorted(self.prompts)}. "
+                f"Fix: pass one of those, pass prompt='...' directly, or set model.prompts[{name!r}]."
+            )
+        return self.prompts[name] or None
+
+    def _role_prompt_name(self, names: tuple[str, ...]) -> str | None:
+        return next((n for n in names if self.prompts.get(n)), None)
+
+    def _prompt_length(self, prompt: str) -> int:
+        # tokens of the prompt without the trailing special token, as sentence-transformers counts them
+        return int(self.tokenize([prompt])["input_ids"].shape[-1] - 1)
+
+
+class SentenceTransformer(PromptMixin, EncoderBase):
+    """Dense bi-encoder, API- and format-compatible with sentence_transformers.SentenceTransformer.
+
+    Args:
+        model_name_or_path: a sentence-transformers folder, or a plain Hugging Face checkpoint folder (then
+            Transformer + mean Pooling).
+        modules: build from modules instead of a path.
+        device: "cpu", "cuda", ...; default cuda if available.
+        prompts / default_prompt_name: named prompt prefixes, e.g. {"query": "query: "}.
+        similarity_fn_name: "cosine" (default), "dot", "euclidean" or "manhattan".
+        truncate_dim: keep the first dims of every embedding (Matryoshka models).
+        trust_remote_code: forwarded to Hugging Face; False by default.
+    """
+
+    model_type = "SentenceTransformer"
+
+    def __init__(
+        self,
+        model_name_or_path: str | None = None,
+        modules: list[nn.Module] | None = None,
+        device: str | None = None,
+        prompts: dict[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        similarity_fn_name: str | None = None,
+        truncate_dim: int | None = None,
+        trust_remote_code: bool = False,
+        cache_folder: str | None = None,
+        model_kwargs: dict | None = None,
+        tokenizer_kwargs: dict | None = None,
+        config_kwargs: dict | None = None,
+    ):
+        config = {}
+        if model_name_or_path is not None and modules is None:
+            path = resolve_model_path(model_name_or_path, cache_folder)
+            hf = {"trust_remote_code": trust_remote_code, "model_args": model_kwargs,
+                  "tokenizer_args": tokenizer_kwargs, "config_args": config_kwargs}
+            if folder_kind(path) == "sentence-transformers":
+                modules, config = load_modules(path, **hf), read_st_config(path)
+            else:
+                t = Transformer(path, **hf)
+                modules = [t, Pooling(t.get_word_embedding_dimension(), "mean")]
+        if not modules:
+            raise ValueError("Pass model_name_or_path or a non-empty list of modules.")
+        super().__init__(*modules)
+        self.prompts = {"query": "", "document": "", **config.get("prompts", {}), **(prompts or {})}
+        self.default_prompt_name = default_prompt_name or config.get("default_prompt_name")
+        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
+            raise ValueError(f"default_prompt_name={self.default_prompt_name!r} is not in prompts {self.prompts}.")
+        self.similarity_fn_name = similarity_fn_name or config.get("similarity_fn_name") or "cosine"
+        self.truncate_dim = truncate_dim if truncate_dim is not None else config.get("truncate_dim")
+        self.model_card_data: dict = {}
+        self.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    # ---- properties ------------------------------------------------------------------------------------------
+    @property
+    def similarity_fn_name(self) -> str:
+        return self._similarity_fn_name
+
+    @similarity_fn_name.setter
+    def similarity_fn_name(self, value: str) -> None:
+        self._similarity_fn_name = normalize_similarity_name(value)
+
+    @property
+    def max_seq_length(self) -> int:
+        return self[0].max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        self[0].max_seq_length = int(value)
+
+    def get_sentence_embedding_dimension(self) -> int | None:
+        dim = None
+        for module in self:
+            fn = getattr(module, "get_sentence_embedding_dimension", None)
+            dim = fn() if fn else dim
+        if dim is not None and self.truncate_dim is not None:
+            return min(dim, self.truncate_dim)
+        return dim
+
+    get_embedding_dimension = get_sentence_embedding_dimension  # sentence-transformers v6 name
+
+    def similarity(self, a, b) -> torch.Tensor:
+        return get_similarity(self.similarity_fn_name)(a, b)
+
+    def similarity_pairwise(self, a, b) -> torch.Tensor:
+        return get_pairwise_similarity(self.similarity_fn_name)(a, b)
+
+    # ---- encoding --------------------------------------------------------------------------------------------
+    def encode(
+        self,
+        sentences: str | list[str],
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output_value: str | None = "sentence_embedding",
+        precision: str = "float32",
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        device: str | None = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+        **kwargs,
+    ):
+        """Embed texts in length-sorted batches (order restored). Returns (N, D) numpy by default, a tensor with
+        convert_to_tensor=True, or a list of tensors with both False; a single string gives a (D,) result.
+        Cost: O(N·T·H) compute, O(N·D) output memory (the caller holds the result)."""
+        if precision != "float32":
+            raise ValueError(f"precision={precision!r}: only 'float32' is supported. Fix: quantize afterwards.")
+        texts, single = check_texts(sentences)
+        if device is not None:
+            self.to(device)
+        prompt_text = self._resolve_prompt(prompt_name, prompt)
+        extra = {}
+        if prompt_text:
+            extra["prompt_length"] = self._prompt_length(prompt_text)
+            texts = [prompt_text + t for t in texts]
+        truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
+        results: list = [None] * len(texts)
+        batches = list(length_sorted_batches([len(t) for t in texts], batch_size))
+        self.eval()
+        for idx in self._progress(batches, show_progress_bar, "Batches"):
+            features = self._to_device(self.tokenize([texts[i] for i in idx]), self.device)
+            features.update(extra)
+            with torch.inference_mode():
+                out = self.forward(features)
+            for row, i in enumerate(idx):
+                results[i] = self._pick_output(out, row, output_value, truncate_dim, normalize_embeddings)
+        return self._convert(results, single, output_value, convert_to_numpy, convert_to_tensor)
+
+    def _pick_output(self, out: dict, row: int, output_value, truncate_dim, normalize: bool):
+        if output_value == "token_embeddings":
+            n = int(out["attention_mask"][row].sum())
+            return out["token_embeddings"][row, :n].cpu()
+        if output_value is None:
+            return {k: v[row].cpu() for k, v in out.items() if isinstance(v, torch.Tensor) and v.dim() > 0}
+        emb = out[output_value][row]
+        if truncate_dim is not None:
+            emb = emb[..., :truncate_dim]
+        if normalize:
+            emb = F.normalize(emb, p=2, dim=-1)
+        return emb.detach().cpu().float()
+
+    def _convert(self, results: list, single: bool, output_value, to_numpy: bool, to_tensor: bool):
+        if output_value in ("token_embeddings", None):
+            return results[0] if single else results
+        if not results:
+            dim = self.get_sentence_embedding_dimension() or 0
+            empty = torch.zeros((0, dim))
+            return empty if to_tensor else (empty.numpy() if to_numpy else [])
+        if to_tensor:
+            stacked = torch.stack(results)
+            return stacked[0] if single else stacked
+        if to_numpy:
+            stacked = np.stack([r.numpy() for r in results]).astype(np.float32)
+            return stacked[0] if single else stacked
+        return results[0] if single else results
+
+    def encode_query(self, sentences, prompt_name: str | None = None, prompt: str | None = None, **kwargs):
+        """encode() with the model's "query" prompt, when it has one."""
+        if prompt is None and prompt_name is None:
+            prompt_name = self._role_prompt_name(QUERY_PROMPT_NAMES)
+        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, **kwargs)
+
+    def encode_document(self, sentences, prompt_name: str | None = None, prompt: str | None = None, **kwargs):
+        """encode() with the model's "document" (or "passage"/"corpus") prompt, when it has one."""
+        if prompt is None and prompt_name is None:
+            prompt_name = self._role_prompt_name(DOCUMENT_PROMPT_NAMES)
+        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, **kwargs)
+
+    def _st_config_extra(self) -> dict:
+        extra = {
+            "prompts": self.prompts,
+            "default_prompt_name": self.default_prompt_name,
+            "similarity_fn_name": self.similarity_fn_name,
+        }
+        if self.truncate_dim is not None:
+            extra["truncate_dim"] = self.truncate_dim
+        return extra
+
+
+__all__ = ["SentenceTransformer"]

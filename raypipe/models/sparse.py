@@ -1,0 +1,211 @@
+"""SparseEncoder: SPLADE (MLM head + SpladePooling) or CSR (Transformer + Pooling + SparseAutoEncoder)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from raypipe.models.base import EncoderBase, check_texts, length_sorted_batches
+from raypipe.models.dense import DOCUMENT_PROMPT_NAMES, QUERY_PROMPT_NAMES, PromptMixin
+from raypipe.models.io import folder_kind, load_modules, read_st_config, resolve_model_path
+from raypipe.models.pooling import Pooling
+from raypipe.models.similarity import get_pairwise_similarity, get_similarity, normalize_similarity_name
+from raypipe.models.sparse_autoencoder import SparseAutoEncoder
+from raypipe.models.splade_pooling import SpladePooling
+from raypipe.models.transformer import Transformer
+
+
+def _default_modules(path: str, hf: dict) -> list[nn.Module]:
+    from transformers import AutoConfig
+
+    archs = AutoConfig.from_pretrained(path, trust_remote_code=hf["trust_remote_code"]).architectures or []
+    if any(a.endswith("ForMaskedLM") for a in archs):
+        return [Transformer(path, transformer_task="fill-mask", **hf), SpladePooling("max")]
+    t = Transformer(path, **hf)
+    dim = t.get_word_embedding_dimension()
+    return [t, Pooling(dim, "mean"), SparseAutoEncoder(dim, hidden_dim=4 * dim, k=256, k_aux=512)]
+
+
+def _top_k_rows(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the k largest values of each row of (B, D), zero the rest."""
+    if k >= x.size(-1):
+        return x
+    top = torch.topk(x, k=k, dim=-1)
+    return torch.zeros_like(x).scatter(-1, top.indices, top.values)
+
+
+class SparseEncoder(PromptMixin, EncoderBase):
+    """Sparse encoder compatible with sentence_transformers.SparseEncoder.
+
+    encode*() returns torch sparse COO tensors (N, D) by default; each batch is made sparse before the next one
+    runs, so memory grows with the number of active dims, not N·vocab. Similarity defaults to dot product.
+    """
+
+    model_type = "SparseEncoder"
+
+    def __init__(
+        self,
+        model_name_or_path: str | None = None,
+        modules: list[nn.Module] | None = None,
+        device: str | None = None,
+        prompts: dict[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        similarity_fn_name: str | None = None,
+        max_active_dims: int | None = None,
+        trust_remote_code: bool = False,
+        cache_folder: str | None = None,
+        model_kwargs: dict | None = None,
+        tokenizer_kwargs: dict | None = None,
+        config_kwargs: dict | None = None,
+    ):
+        config: dict = {}
+        if model_name_or_path is not None and modules is None:
+            path = resolve_model_path(model_name_or_path, cache_folder)
+            hf = {"trust_remote_code": trust_remote_code, "model_args": model_kwargs,
+                  "tokenizer_args": tokenizer_kwargs, "config_args": config_kwargs}
+            if folder_kind(path) == "sentence-transformers":
+                modules, config = load_modules(path, **hf), read_st_config(path)
+            else:
+                modules = _default_modules(path, hf)
+        if not modules:
+            raise ValueError("Pass model_name_or_path or a non-empty list of modules.")
+        super().__init__(*modules)
+        self.prompts = {"query": "", "document": "", **config.get("prompts", {}), **(prompts or {})}
+        self.default_prompt_name = default_prompt_name or config.get("default_prompt_name")
+        self.similarity_fn_name = similarity_fn_name or config.get("similarity_fn_name") or "dot"
+        self.max_active_dims = max_active_dims if max_active_dims is not None else config.get("max_active_dims")
+        self.model_card_data: dict = {}
+        self.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    @property
+    def similarity_fn_name(self) -> str:
+        return self._similarity_fn_name
+
+    @similarity_fn_name.setter
+    def similarity_fn_name(self, value: str) -> None:
+        self._similarity_fn_name = normalize_similarity_name(value)
+
+    @property
+    def max_seq_length(self) -> int:
+        return self[0].max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        self[0].max_seq_length = int(value)
+
+    def forward(self, features: dict, max_active_dims: int | None = None) -> dict:
+        for module in self:
+            if isinstance(module, SparseAutoEncoder):
+                features = module(features, max_active_dims=max_active_dims)
+            else:
+                features = module(features)
+        return features
+
+    def get_sentence_embedding_dimension(self) -> int:
+        last = self[-1]
+        if isinstance(last, SpladePooling):
+            return int(self[0].auto_model.config.vocab_size)
+        return int(last.get_sentence_embedding_dimension())
+
+    get_embedding_dimension = get_sentence_embedding_dimension  # sentence-transformers v6 name
+
+    def similarity(self, a, b) -> torch.Tensor:
+        return get_similarity(self.similarity_fn_name)(a, b)
+
+    def similarity_pairwise(self, a, b) -> torch.Tensor:
+        return get_pairwise_similarity(self.similarity_fn_name)(a, b)
+
+    def encode(
+        self,
+        sentences,
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        convert_to_tensor: bool = True,
+        convert_to_sparse_tensor: bool = True,
+        save_to_cpu: bool = False,
+        device: str | None = None,
+        max_active_dims: int | None = None,
+        **kwargs,
+    ):
+        """Embed texts; returns a sparse COO tensor (N, D) (dense with convert_to_sparse_tensor=False).
+        Cost: O(N·T·V) compute for SPLADE; output memory O(N·active dims)."""
+        texts, single = check_texts(sentences)
+        if device is not None:
+            self.to(device)
+        prompt_text = self._resolve_prompt(prompt_name, prompt)
+        if prompt_text:
+            texts = [prompt_text + t for t in texts]
+        k = max_active_dims if max_active_dims is not None else self.max_active_dims
+        dim = self.get_sentence_embedding_dimension()
+        rows: list = [None] * len(texts)
+        self.eval()
+        for idx in self._progress(list(length_sorted_batches([len(t) for t in texts], batch_size)),
+                                  show_progress_bar, "Batches"):
+            features = self._to_device(self.tokenize([texts[i] for i in idx]), self.device)
+            with torch.inference_mode():
+                emb = self.forward(features, max_active_dims=k)["sentence_embedding"]  # (B, D)
+                emb = _top_k_rows(emb, k) if k else emb
+            emb = emb.float().cpu() if save_to_cpu or convert_to_sparse_tensor else emb.float()
+            for row, i in enumerate(idx):
+                rows[i] = emb[row].to_sparse() if convert_to_sparse_tensor else emb[row]
+        out = torch.stack(rows) if rows else torch.zeros((0, dim))
+        if convert_to_sparse_tensor:
+            out = (out if out.is_sparse else out.to_sparse()).coalesce()
+        if single:
+            out = out[0]
+        if not convert_to_tensor and not convert_to_sparse_tensor:
+            return out.numpy()
+        return out
+
+    def encode_query(self, sentences, prompt_name: str | None = None, prompt: str | None = None, **kwargs):
+        if prompt is None and prompt_name is None:
+            prompt_name = self._role_prompt_name(QUERY_PROMPT_NAMES)
+        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, **kwargs)
+
+    def encode_document(self, sentences, prompt_name: str | None = None, prompt: str | None = None, **kwargs):
+        if prompt is None and prompt_name is None:
+            prompt_name = self._role_prompt_name(DOCUMENT_PROMPT_NAMES)
+        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, **kwargs)
+
+    def decode(self, embeddings: torch.Tensor, top_k: int | None = None):
+        """(token, weight) pairs by decreasing weight: a list for one embedding (D,), a list of lists for (N, D).
+        Non-vocabulary dims (CSR) are named by their index."""
+        dense = embeddings.to_dense() if embeddings.is_sparse else embeddings
+        single = dense.dim() == 1
+        dense = dense.unsqueeze(0) if single else dense
+        vocab = self.get_sentence_embedding_dimension() == len(self.tokenizer) and isinstance(self[-1], SpladePooling)
+        out = []
+        for row in dense:
+            nz = torch.nonzero(row, as_tuple=True)[0]
+            vals = row[nz]
+            order = torch.argsort(vals, descending=True)[: top_k or len(nz)]
+            ids = nz[order].tolist()
+            names = self.tokenizer.convert_ids_to_tokens(ids) if vocab else [str(i) for i in ids]
+            out.append(list(zip(names, vals[order].tolist())))
+        return out[0] if single else out
+
+    @staticmethod
+    def sparsity(embeddings: torch.Tensor) -> dict[str, float]:
+        """Mean active (non-zero) dims per row and the sparsity ratio 1 - active/D."""
+        emb = embeddings.coalesce() if embeddings.is_sparse else embeddings
+        emb2 = emb.unsqueeze(0) if emb.dim() == 1 else emb
+        if emb2.is_sparse:
+            active = emb2._nnz() / max(emb2.size(0), 1)
+        else:
+            active = (emb2 != 0).sum(dim=1).float().mean().item() if emb2.size(0) else 0.0
+        return {"active_dims": float(active), "sparsity_ratio": float(1.0 - active / emb2.size(-1))}
+
+    def _st_config_extra(self) -> dict:
+        extra = {
+            "prompts": self.prompts,
+            "default_prompt_name": self.default_prompt_name,
+            "similarity_fn_name": self.similarity_fn_name,
+        }
+        if self.max_active_dims is not None:
+            extra["max_active_dims"] = self.max_active_dims
+        return extra
+
+
+__all__ = ["SparseEncoder"]
