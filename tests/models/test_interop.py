@@ -42,7 +42,7 @@ def test_dense_st_to_raypipe(st, tiny_bert_dir, tmp_path, mode):
     theirs.save(str(tmp_path / "m"))
     ours = raypipe.SentenceTransformer(str(tmp_path / "m"), device="cpu")
     assert max_abs(ours.encode(TEXTS), theirs.encode(TEXTS)) < 1e-5
-    assert ours.get_sentence_embedding_dimension() == theirs.get_sentence_embedding_dimension()
+    assert ours.get_sentence_embedding_dimension() == theirs.get_embedding_dimension()
 
 
 @pytest.mark.parametrize("fixture", ["tiny_cls_dir", "tiny_cls3_dir"])
