@@ -73,12 +73,14 @@ class SparseAutoEncoder(nn.Module):
         if torch.is_inference_mode_enabled():
             features["sentence_embedding"] = self._top_k(pre, k)
             return features
-        z_k = self._top_k(pre, k, track=self.training and torch.is_grad_enabled())
+        track = self.training and torch.is_grad_enabled()
+        z_k = self._top_k(pre, k, track=track)
         z_aux = None
         if self.k_aux:
             dead = (self.stats_last_nonzero > self.dead_threshold).to(pre.dtype)
             z_aux = self._top_k(pre * dead, self.k_aux)
-        z_4k = self._top_k(pre, 4 * k)
+        # the 4k pass counts as activity too (a latent in the top 4k is not dead)
+        z_4k = self._top_k(pre, 4 * k, track=track)
         rec_k = self.decode_latents(z_k) + self.pre_bias
         rec_4k = self.decode_latents(z_4k) + self.pre_bias
         rec_aux = self.decode_latents(z_aux) + self.pre_bias if z_aux is not None else None
