@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from raypipe.models.base import EncoderBase, check_texts, length_sorted_batches
-from raypipe.models.io import ST_FORMAT_VERSION, folder_kind, load_modules, read_st_config, resolve_model_path
+from raypipe.models.io import ST_FORMAT_VERSION, modules_from_path
 from raypipe.models.layers import activation_from_name, activation_to_name
 from raypipe.models.transformer import Transformer
 
@@ -31,6 +31,11 @@ def check_pairs(pairs, param: str = "sentences") -> tuple[list[tuple[str, str]],
                     f"Fix: drop or fill missing texts before scoring."
                 )
     return [tuple(p) for p in pairs], single
+
+
+def _default_modules(path: str, hf: dict) -> list[nn.Module]:
+    """A plain Hugging Face checkpoint becomes one sequence-classification Transformer."""
+    return [Transformer(path, transformer_task="sequence-classification", **hf)]
 
 
 class CrossEncoder(EncoderBase):
@@ -59,20 +64,13 @@ class CrossEncoder(EncoderBase):
         config_kwargs: dict | None = None,
         modules: list[nn.Module] | None = None,
     ):
-        config: dict = {}
-        if modules is None:
-            if model_name_or_path is None:
-                raise ValueError("Pass model_name_or_path (a checkpoint folder) or modules.")
-            path = resolve_model_path(model_name_or_path, cache_folder)
-            cfg_args = dict(config_kwargs or {})
-            if num_labels is not None:
-                cfg_args["num_labels"] = num_labels
-            hf = {"trust_remote_code": trust_remote_code, "model_args": model_kwargs,
-                  "tokenizer_args": tokenizer_kwargs, "config_args": cfg_args}
-            if folder_kind(path) == "sentence-transformers":
-                modules, config = load_modules(path, **hf), read_st_config(path)
-            else:
-                modules = [Transformer(path, transformer_task="sequence-classification", **hf)]
+        cfg_args = dict(config_kwargs or {})
+        if num_labels is not None:
+            cfg_args["num_labels"] = num_labels
+        modules, config = modules_from_path(
+            model_name_or_path, modules, _default_modules, cache_folder, trust_remote_code,
+            model_kwargs, tokenizer_kwargs, cfg_args,
+        )
         super().__init__(*modules)
         if self[0].transformer_task != "sequence-classification":
             raise ValueError(

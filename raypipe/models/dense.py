@@ -8,40 +8,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from raypipe.models.base import EncoderBase, check_texts, length_sorted_batches
-from raypipe.models.io import folder_kind, load_modules, read_st_config, resolve_model_path
+from raypipe.models.embedder import EmbedderMixin
+from raypipe.models.io import modules_from_path
 from raypipe.models.pooling import Pooling
-from raypipe.models.similarity import get_pairwise_similarity, get_similarity, normalize_similarity_name
 from raypipe.models.transformer import Transformer
 
-QUERY_PROMPT_NAMES = ("query",)
-DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
+
+def _default_modules(path: str, hf: dict) -> list[nn.Module]:
+    """A plain Hugging Face checkpoint becomes Transformer + mean Pooling."""
+    t = Transformer(path, **hf)
+    return [t, Pooling(t.get_word_embedding_dimension(), "mean")]
 
 
-class PromptMixin:
-    """Prompt resolution shared by the dense and sparse encoders."""
-
-    def _resolve_prompt(self, prompt_name: str | None, prompt: str | None) -> str | None:
-        if prompt is not None:
-            return prompt
-        name = prompt_name if prompt_name is not None else self.default_prompt_name
-        if name is None:
-            return None
-        if name not in self.prompts:
-            raise ValueError(
-                f"prompt_name={name!r} is not in the model's prompts {sorted(self.prompts)}. "
-                f"Fix: pass one of those, pass prompt='...' directly, or set model.prompts[{name!r}]."
-            )
-        return self.prompts[name] or None
-
-    def _role_prompt_name(self, names: tuple[str, ...]) -> str | None:
-        return next((n for n in names if self.prompts.get(n)), None)
-
-    def _prompt_length(self, prompt: str) -> int:
-        # tokens of the prompt without the trailing special token, as sentence-transformers counts them
-        return int(self.tokenize([prompt])["input_ids"].shape[-1] - 1)
-
-
-class SentenceTransformer(PromptMixin, EncoderBase):
+class SentenceTransformer(EmbedderMixin, EncoderBase):
     """Dense bi-encoder, API- and format-compatible with sentence_transformers.SentenceTransformer.
 
     Args:
@@ -72,44 +51,14 @@ class SentenceTransformer(PromptMixin, EncoderBase):
         tokenizer_kwargs: dict | None = None,
         config_kwargs: dict | None = None,
     ):
-        config = {}
-        if model_name_or_path is not None and modules is None:
-            path = resolve_model_path(model_name_or_path, cache_folder)
-            hf = {"trust_remote_code": trust_remote_code, "model_args": model_kwargs,
-                  "tokenizer_args": tokenizer_kwargs, "config_args": config_kwargs}
-            if folder_kind(path) == "sentence-transformers":
-                modules, config = load_modules(path, **hf), read_st_config(path)
-            else:
-                t = Transformer(path, **hf)
-                modules = [t, Pooling(t.get_word_embedding_dimension(), "mean")]
-        if not modules:
-            raise ValueError("Pass model_name_or_path or a non-empty list of modules.")
+        modules, config = modules_from_path(
+            model_name_or_path, modules, _default_modules, cache_folder, trust_remote_code,
+            model_kwargs, tokenizer_kwargs, config_kwargs,
+        )
         super().__init__(*modules)
-        self.prompts = {"query": "", "document": "", **config.get("prompts", {}), **(prompts or {})}
-        self.default_prompt_name = default_prompt_name or config.get("default_prompt_name")
-        if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
-            raise ValueError(f"default_prompt_name={self.default_prompt_name!r} is not in prompts {self.prompts}.")
-        self.similarity_fn_name = similarity_fn_name or config.get("similarity_fn_name") or "cosine"
+        self._init_embedder(config, prompts, default_prompt_name, similarity_fn_name, default_sim="cosine")
         self.truncate_dim = truncate_dim if truncate_dim is not None else config.get("truncate_dim")
-        self.model_card_data: dict = {}
         self.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-    # ---- properties ------------------------------------------------------------------------------------------
-    @property
-    def similarity_fn_name(self) -> str:
-        return self._similarity_fn_name
-
-    @similarity_fn_name.setter
-    def similarity_fn_name(self, value: str) -> None:
-        self._similarity_fn_name = normalize_similarity_name(value)
-
-    @property
-    def max_seq_length(self) -> int:
-        return self[0].max_seq_length
-
-    @max_seq_length.setter
-    def max_seq_length(self, value: int) -> None:
-        self[0].max_seq_length = int(value)
 
     def get_sentence_embedding_dimension(self) -> int | None:
         dim = None
@@ -121,12 +70,6 @@ class SentenceTransformer(PromptMixin, EncoderBase):
         return dim
 
     get_embedding_dimension = get_sentence_embedding_dimension  # sentence-transformers v6 name
-
-    def similarity(self, a, b) -> torch.Tensor:
-        return get_similarity(self.similarity_fn_name)(a, b)
-
-    def similarity_pairwise(self, a, b) -> torch.Tensor:
-        return get_pairwise_similarity(self.similarity_fn_name)(a, b)
 
     # ---- encoding --------------------------------------------------------------------------------------------
     def encode(
@@ -199,24 +142,8 @@ class SentenceTransformer(PromptMixin, EncoderBase):
             return stacked[0] if single else stacked
         return results[0] if single else results
 
-    def encode_query(self, sentences, prompt_name: str | None = None, prompt: str | None = None, **kwargs):
-        """encode() with the model's "query" prompt, when it has one."""
-        if prompt is None and prompt_name is None:
-            prompt_name = self._role_prompt_name(QUERY_PROMPT_NAMES)
-        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, **kwargs)
-
-    def encode_document(self, sentences, prompt_name: str | None = None, prompt: str | None = None, **kwargs):
-        """encode() with the model's "document" (or "passage"/"corpus") prompt, when it has one."""
-        if prompt is None and prompt_name is None:
-            prompt_name = self._role_prompt_name(DOCUMENT_PROMPT_NAMES)
-        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, **kwargs)
-
     def _st_config_extra(self) -> dict:
-        extra = {
-            "prompts": self.prompts,
-            "default_prompt_name": self.default_prompt_name,
-            "similarity_fn_name": self.similarity_fn_name,
-        }
+        extra = self._embedder_config()
         if self.truncate_dim is not None:
             extra["truncate_dim"] = self.truncate_dim
         return extra

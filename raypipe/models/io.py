@@ -136,6 +136,30 @@ def save_modules(modules: list[torch.nn.Module], path: str) -> None:
     write_json(os.path.join(path, MODULES_FILE), entries, indent=2)
 
 
+def modules_from_path(
+    model_name_or_path: str | None,
+    modules: list | None,
+    default_modules: Callable[[str, dict], list],
+    cache_folder: str | None = None,
+    trust_remote_code: bool = False,
+    model_kwargs: dict | None = None,
+    tokenizer_kwargs: dict | None = None,
+    config_kwargs: dict | None = None,
+) -> tuple[list, dict]:
+    """The (modules, config_sentence_transformers dict) of a model: given modules as-is; a sentence-transformers
+    folder's modules.json; or `default_modules(path, hf_kwargs)` for a plain Hugging Face checkpoint."""
+    if modules is not None or model_name_or_path is None:
+        if not modules:
+            raise ValueError("Pass model_name_or_path (a model folder) or a non-empty list of modules.")
+        return list(modules), {}
+    path = resolve_model_path(model_name_or_path, cache_folder)
+    hf = {"trust_remote_code": trust_remote_code, "model_args": model_kwargs,
+          "tokenizer_args": tokenizer_kwargs, "config_args": config_kwargs}
+    if folder_kind(path) == "sentence-transformers":
+        return load_modules(path, **hf), read_st_config(path)
+    return default_modules(path, hf), {}
+
+
 def write_st_config(path: str, model_type: str, extra: dict) -> None:
     config = {
         "__version__": {
@@ -156,6 +180,7 @@ __all__ = [
     "read_st_config",
     "load_modules",
     "save_modules",
+    "modules_from_path",
     "write_st_config",
     "ST_FORMAT_VERSION",
 ]

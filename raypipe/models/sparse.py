@@ -6,10 +6,9 @@ import torch
 from torch import nn
 
 from raypipe.models.base import EncoderBase, check_texts, length_sorted_batches
-from raypipe.models.dense import DOCUMENT_PROMPT_NAMES, QUERY_PROMPT_NAMES, PromptMixin
-from raypipe.models.io import folder_kind, load_modules, read_st_config, resolve_model_path
+from raypipe.models.embedder import EmbedderMixin
+from raypipe.models.io import modules_from_path
 from raypipe.models.pooling import Pooling
-from raypipe.models.similarity import get_pairwise_similarity, get_similarity, normalize_similarity_name
 from raypipe.models.sparse_autoencoder import SparseAutoEncoder
 from raypipe.models.splade_pooling import SpladePooling
 from raypipe.models.transformer import Transformer
@@ -34,7 +33,7 @@ def _top_k_rows(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.zeros_like(x).scatter(-1, top.indices, top.values)
 
 
-class SparseEncoder(PromptMixin, EncoderBase):
+class SparseEncoder(EmbedderMixin, EncoderBase):
     """Sparse encoder compatible with sentence_transformers.SparseEncoder.
 
     encode*() returns torch sparse COO tensors (N, D) by default; each batch is made sparse before the next one
@@ -58,40 +57,14 @@ class SparseEncoder(PromptMixin, EncoderBase):
         tokenizer_kwargs: dict | None = None,
         config_kwargs: dict | None = None,
     ):
-        config: dict = {}
-        if model_name_or_path is not None and modules is None:
-            path = resolve_model_path(model_name_or_path, cache_folder)
-            hf = {"trust_remote_code": trust_remote_code, "model_args": model_kwargs,
-                  "tokenizer_args": tokenizer_kwargs, "config_args": config_kwargs}
-            if folder_kind(path) == "sentence-transformers":
-                modules, config = load_modules(path, **hf), read_st_config(path)
-            else:
-                modules = _default_modules(path, hf)
-        if not modules:
-            raise ValueError("Pass model_name_or_path or a non-empty list of modules.")
+        modules, config = modules_from_path(
+            model_name_or_path, modules, _default_modules, cache_folder, trust_remote_code,
+            model_kwargs, tokenizer_kwargs, config_kwargs,
+        )
         super().__init__(*modules)
-        self.prompts = {"query": "", "document": "", **config.get("prompts", {}), **(prompts or {})}
-        self.default_prompt_name = default_prompt_name or config.get("default_prompt_name")
-        self.similarity_fn_name = similarity_fn_name or config.get("similarity_fn_name") or "dot"
+        self._init_embedder(config, prompts, default_prompt_name, similarity_fn_name, default_sim="dot")
         self.max_active_dims = max_active_dims if max_active_dims is not None else config.get("max_active_dims")
-        self.model_card_data: dict = {}
         self.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-    @property
-    def similarity_fn_name(self) -> str:
-        return self._similarity_fn_name
-
-    @similarity_fn_name.setter
-    def similarity_fn_name(self, value: str) -> None:
-        self._similarity_fn_name = normalize_similarity_name(value)
-
-    @property
-    def max_seq_length(self) -> int:
-        return self[0].max_seq_length
-
-    @max_seq_length.setter
-    def max_seq_length(self, value: int) -> None:
-        self[0].max_seq_length = int(value)
 
     def forward(self, features: dict, max_active_dims: int | None = None) -> dict:
         for module in self:
@@ -108,12 +81,6 @@ class SparseEncoder(PromptMixin, EncoderBase):
         return int(last.get_sentence_embedding_dimension())
 
     get_embedding_dimension = get_sentence_embedding_dimension  # sentence-transformers v6 name
-
-    def similarity(self, a, b) -> torch.Tensor:
-        return get_similarity(self.similarity_fn_name)(a, b)
-
-    def similarity_pairwise(self, a, b) -> torch.Tensor:
-        return get_pairwise_similarity(self.similarity_fn_name)(a, b)
 
     def encode(
         self,
@@ -159,16 +126,6 @@ class SparseEncoder(PromptMixin, EncoderBase):
             return out.numpy()
         return out
 
-    def encode_query(self, sentences, prompt_name: str | None = None, prompt: str | None = None, **kwargs):
-        if prompt is None and prompt_name is None:
-            prompt_name = self._role_prompt_name(QUERY_PROMPT_NAMES)
-        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, **kwargs)
-
-    def encode_document(self, sentences, prompt_name: str | None = None, prompt: str | None = None, **kwargs):
-        if prompt is None and prompt_name is None:
-            prompt_name = self._role_prompt_name(DOCUMENT_PROMPT_NAMES)
-        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, **kwargs)
-
     def decode(self, embeddings: torch.Tensor, top_k: int | None = None):
         """(token, weight) pairs by decreasing weight: a list for one embedding (D,), a list of lists for (N, D).
         Non-vocabulary dims (CSR) are named by their index."""
@@ -198,11 +155,7 @@ class SparseEncoder(PromptMixin, EncoderBase):
         return {"active_dims": float(active), "sparsity_ratio": float(1.0 - active / emb2.size(-1))}
 
     def _st_config_extra(self) -> dict:
-        extra = {
-            "prompts": self.prompts,
-            "default_prompt_name": self.default_prompt_name,
-            "similarity_fn_name": self.similarity_fn_name,
-        }
+        extra = self._embedder_config()
         if self.max_active_dims is not None:
             extra["max_active_dims"] = self.max_active_dims
         return extra
