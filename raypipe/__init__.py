@@ -9,6 +9,13 @@ _LAZY = {
     "SentenceTransformer": "raypipe.models",
     "CrossEncoder": "raypipe.models",
     "SparseEncoder": "raypipe.models",
+    "SentenceTransformerTrainer": "raypipe.train",
+    "CrossEncoderTrainer": "raypipe.train",
+    "SparseEncoderTrainer": "raypipe.train",
+    "SentenceTransformerTrainingArguments": "raypipe.train",
+    "CrossEncoderTrainingArguments": "raypipe.train",
+    "SparseEncoderTrainingArguments": "raypipe.train",
+    "mine_hard_negatives": "raypipe.mining",
 }
 
 
@@ -21,4 +28,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'raypipe' has no attribute {name!r}")
 
 
-__all__ = ["SentenceTransformer", "CrossEncoder", "SparseEncoder", "__version__"]
+__all__ = [*_LAZY, "__version__"]

@@ -99,7 +99,7 @@ class SentenceTransformer(EmbedderMixin, EncoderBase):
         prompt_text = self._resolve_prompt(prompt_name, prompt)
         extra = {}
         if prompt_text:
-            extra["prompt_length"] = self._prompt_length(prompt_text)
+            extra["prompt_length"] = self.prompt_length(prompt_text)
             texts = [prompt_text + t for t in texts]
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
         results: list = [None] * len(texts)

@@ -42,8 +42,9 @@ class EmbedderMixin:
     def _role_prompt_name(self, names: tuple[str, ...]) -> str | None:
         return next((n for n in names if self.prompts.get(n)), None)
 
-    def _prompt_length(self, prompt: str) -> int:
-        # tokens of the prompt without the trailing special token, as sentence-transformers counts them
+    def prompt_length(self, prompt: str) -> int:
+        """Tokens of `prompt` without the trailing special token, as sentence-transformers counts them; Pooling
+        with include_prompt=False skips this many leading tokens."""
         return int(self.tokenize([prompt])["input_ids"].shape[-1] - 1)
 
     def encode_query(self, sentences, prompt_name: str | None = None, prompt: str | None = None, **kwargs):

