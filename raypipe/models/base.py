@@ -68,9 +68,21 @@ class EncoderBase(nn.Sequential):
     def _to_device(self, features: dict, device: torch.device) -> dict:
         return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
 
-    def _progress(self, batches: list, show: bool | None, desc: str):
-        show = bool(show) if show is not None else False
-        return tqdm(batches, desc=desc, disable=not show)
+    def _feature_batches(self, texts: list, batch_size: int, show_progress_bar: bool | None):
+        """Yield (indices, features on the model's device) covering `texts` (strings or pairs).
+
+        Texts are tokenized once, without padding, in chunks of max(64·batch_size, 4096); within a chunk
+        batches are formed longest-first by real token count, so each pads to nearly its own length.
+        Memory: the token ids of one chunk, O(chunk·T); never the whole input's."""
+        chunk = max(batch_size * 64, 4096)
+        total = sum(-(-min(chunk, len(texts) - s) // batch_size) for s in range(0, len(texts), chunk))
+        with tqdm(total=total, desc="Batches", disable=not show_progress_bar) as bar:
+            for start in range(0, len(texts), chunk):
+                encoded = self[0].tokenize_unpadded(texts[start : start + chunk])
+                lengths = [len(ids) for ids in encoded["input_ids"]]
+                for idx in length_sorted_batches(lengths, batch_size):
+                    yield start + idx, self._to_device(self[0].pad(encoded, idx), self.device)
+                    bar.update(1)
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def _st_config_extra(self) -> dict:

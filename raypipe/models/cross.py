@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from raypipe.models.base import EncoderBase, check_texts, length_sorted_batches
+from raypipe.models.base import EncoderBase, check_texts
 from raypipe.models.io import ST_FORMAT_VERSION, modules_from_path
 from raypipe.models.layers import activation_from_name, activation_to_name
 from raypipe.models.transformer import Transformer
@@ -141,10 +141,8 @@ class CrossEncoder(EncoderBase):
         pairs, single = check_pairs(sentences)
         act = activation_fn if activation_fn is not None else self.activation_fn
         scores = torch.zeros((len(pairs), self.num_labels))
-        batches = list(length_sorted_batches([len(a) + len(b) for a, b in pairs], batch_size))
         self.eval()
-        for idx in self._progress(batches, show_progress_bar, "Batches"):
-            features = self._to_device(self.tokenize([pairs[i] for i in idx]), self.device)
+        for idx, features in self._feature_batches(pairs, batch_size, show_progress_bar):
             with torch.inference_mode():
                 logits = act(self.forward(features)["scores"])
                 if apply_softmax and logits.dim() == 2 and logits.size(1) > 1:

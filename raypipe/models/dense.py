@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raypipe.models.base import EncoderBase, check_texts, length_sorted_batches
+from raypipe.models.base import EncoderBase, check_texts
 from raypipe.models.embedder import EmbedderMixin
 from raypipe.models.io import modules_from_path
 from raypipe.models.pooling import Pooling
@@ -103,10 +103,8 @@ class SentenceTransformer(EmbedderMixin, EncoderBase):
             texts = [prompt_text + t for t in texts]
         truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
         results: list = [None] * len(texts)
-        batches = list(length_sorted_batches([len(t) for t in texts], batch_size))
         self.eval()
-        for idx in self._progress(batches, show_progress_bar, "Batches"):
-            features = self._to_device(self.tokenize([texts[i] for i in idx]), self.device)
+        for idx, features in self._feature_batches(texts, batch_size, show_progress_bar):
             features.update(extra)
             with torch.inference_mode():
                 out = self.forward(features)

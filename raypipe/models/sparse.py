@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from raypipe.models.base import EncoderBase, check_texts, length_sorted_batches
+from raypipe.models.base import EncoderBase, check_texts
 from raypipe.models.embedder import EmbedderMixin
 from raypipe.models.io import modules_from_path
 from raypipe.models.pooling import Pooling
@@ -108,9 +108,7 @@ class SparseEncoder(EmbedderMixin, EncoderBase):
         dim = self.get_sentence_embedding_dimension()
         rows: list = [None] * len(texts)
         self.eval()
-        for idx in self._progress(list(length_sorted_batches([len(t) for t in texts], batch_size)),
-                                  show_progress_bar, "Batches"):
-            features = self._to_device(self.tokenize([texts[i] for i in idx]), self.device)
+        for idx, features in self._feature_batches(texts, batch_size, show_progress_bar):
             with torch.inference_mode():
                 emb = self.forward(features, max_active_dims=k)["sentence_embedding"]  # (B, D)
                 emb = _top_k_rows(emb, k) if k else emb

@@ -102,6 +102,34 @@ class Transformer(nn.Module):
             )
         )
 
+    def tokenize_unpadded(self, texts: list[str] | list[tuple[str, str]]) -> dict[str, list[list[int]]]:
+        """Like tokenize() but without padding or tensors: one id list per text, so callers can sort by the
+        real token count and pad each batch only to its own longest member (see pad())."""
+        if texts and isinstance(texts[0], (tuple, list)):
+            args = ([self._case(p[0]) for p in texts], [self._case(p[1]) for p in texts])
+        else:
+            args = ([self._case(t) for t in texts],)
+        enc = self.tokenizer(*args, truncation="longest_first", max_length=self.max_seq_length)
+        return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+
+    def pad(self, encoded: dict[str, list[list[int]]], indices) -> dict[str, torch.Tensor]:
+        """Stack rows `indices` of a tokenize_unpadded() result into (B, T_max) tensors, honouring the
+        tokenizer's padding side and pad id."""
+        lengths = [len(encoded["input_ids"][i]) for i in indices]
+        width, left = max(lengths, default=0), self.tokenizer.padding_side == "left"
+        pad_ids = {"input_ids": self.tokenizer.pad_token_id or 0}
+        out = {}
+        for key, rows in encoded.items():
+            tensor = torch.full((len(lengths), width), pad_ids.get(key, 0), dtype=torch.long)
+            for row, (i, n) in enumerate(zip(indices, lengths)):
+                values = torch.as_tensor(rows[i], dtype=torch.long)
+                if left:
+                    tensor[row, width - n :] = values
+                else:
+                    tensor[row, :n] = values
+            out[key] = tensor
+        return out
+
     def _case(self, text: str) -> str:
         return text.lower() if self.do_lower_case else text
 
