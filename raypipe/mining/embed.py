@@ -1,0 +1,175 @@
+"""Embed stage: texts -> normalized embeddings written as parquet shards, cached and reused on rerun.
+
+Texts (ids 0..n-1) are cut into shards of `shard_size` rows. A shard's file name is a hash of (model fingerprint,
+role, prompt, prompt name, the shard's texts), so a rerun -- or a run that was interrupted -- skips every shard already
+on disk and embeds only the missing ones. Files are written to a temporary name and renamed, so a killed run never
+leaves a half-written shard behind.
+
+Executors: "local" encodes in this process; "ray" runs a Ray Data `map_batches` over an actor pool
+(`compute=ActorPoolStrategy(size=num_actors)`, `num_gpus` per actor). Ray Data restarts a killed actor and retries
+its batch, and encoding is deterministic, so the output is identical. The driver buffers at most the shards still in
+flight (rows come back in order), so memory is O(shard_size x dim), not O(corpus).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+
+__all__ = ["EmbeddingShards", "embed_texts", "embed_all", "model_fingerprint", "is_sparse_model", "encode_texts",
+           "load_shard", "texts_hash"]
+
+
+@dataclass
+class EmbeddingShards:
+    """Shard files covering ids [starts[i], stops[i]); `embedded` counts rows encoded in this run (0 = all cached)."""
+
+    paths: list[str]
+    starts: list[int]
+    stops: list[int]
+    sparse: bool
+    embedded: int = 0
+    dim: int | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def is_sparse_model(model: Any) -> bool:
+    return hasattr(model, "max_active_dims") or "Sparse" in type(model).__name__
+
+
+def model_fingerprint(model: Any) -> str:
+    """Hash of the class, the module layout and a slice of every parameter: cheap (reads <=4096 values per
+    tensor) yet changes whenever weights change, unlike a model name."""
+    if isinstance(model, str):
+        return hashlib.sha256(os.path.abspath(model).encode()).hexdigest()[:16]
+    h = hashlib.sha256(type(model).__name__.encode())
+    if hasattr(model, "named_parameters"):
+        for name, p in model.named_parameters():
+            h.update(name.encode())
+            h.update(str(tuple(p.shape)).encode())
+            h.update(p.detach().reshape(-1)[:4096].float().cpu().numpy().tobytes())
+    else:
+        h.update(repr(model).encode())
+    return h.hexdigest()[:16]
+
+
+def texts_hash(texts: pa.Array) -> str:
+    """sha256 of a string array (or slice): its text lengths and bytes, independent of the parent buffer."""
+    off_buf = texts.buffers()[1]
+    offsets = np.frombuffer(off_buf, dtype=np.int32)[texts.offset: texts.offset + len(texts) + 1]
+    h = hashlib.sha256(np.diff(offsets).astype(np.int64).tobytes())
+    data = texts.buffers()[2]
+    if data is not None:
+        h.update(memoryview(data)[int(offsets[0]):int(offsets[-1])])
+    return h.hexdigest()
+
+
+def encode_texts(model: Any, texts: list[str], role: str, prompt: str | None, prompt_name: str | None,
+                 batch_size: int):
+    """Dense: (n, d) float32 normalized. Sparse: scipy CSR (n, vocab) float32 (raw, dot-product scores)."""
+    fn = model.encode_query if role == "query" else model.encode_document
+    if is_sparse_model(model):
+        emb = fn(texts, prompt=prompt, prompt_name=prompt_name, batch_size=batch_size,
+                 convert_to_tensor=True, show_progress_bar=False)
+        emb = emb.coalesce().cpu()
+        idx = emb.indices().numpy()
+        return sp.csr_matrix((emb.values().float().numpy(), (idx[0], idx[1])), shape=tuple(emb.shape),
+                             dtype=np.float32)
+    emb = fn(texts, prompt=prompt, prompt_name=prompt_name, batch_size=batch_size, normalize_embeddings=True,
+             convert_to_numpy=True, show_progress_bar=False)
+    return np.ascontiguousarray(emb, dtype=np.float32)
+
+
+def _emb_table(emb) -> pa.Table:
+    if sp.issparse(emb):
+        emb = emb.tocsr()
+        offsets = pa.array(emb.indptr.astype(np.int32))
+        return pa.table({
+            "indices": pa.ListArray.from_arrays(offsets, pa.array(emb.indices.astype(np.int32))),
+            "values": pa.ListArray.from_arrays(offsets, pa.array(emb.data.astype(np.float32))),
+            "dim": pa.array(np.full(emb.shape[0], emb.shape[1], np.int32)),
+        })
+    flat = pa.array(np.asarray(emb, np.float32).reshape(-1))
+    return pa.table({"embedding": pa.FixedSizeListArray.from_arrays(flat, emb.shape[1])})
+
+
+def write_atomic(table: pa.Table, path: str) -> None:
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def load_shard(path: str):
+    """Dense shard -> (n, d) float32 array; sparse shard -> CSR matrix."""
+    t = pq.read_table(path)
+    if "embedding" in t.column_names:
+        col = t.column("embedding").combine_chunks()
+        return col.flatten().to_numpy().reshape(len(col), col.type.list_size).astype(np.float32, copy=False)
+    ind, val = t.column("indices").combine_chunks(), t.column("values").combine_chunks()
+    indptr = ind.offsets.to_numpy()
+    dim = int(t.column("dim")[0].as_py()) if t.num_rows else 0
+    return sp.csr_matrix((val.flatten().to_numpy(), ind.flatten().to_numpy(), indptr - indptr[0]),
+                         shape=(len(ind), dim), dtype=np.float32)
+
+
+def _plan(texts: pa.Array, role, prompt, prompt_name, fp, cache_dir, shard_size):
+    paths, starts, stops = [], [], []
+    for start in range(0, len(texts), shard_size):
+        stop = min(start + shard_size, len(texts))
+        key = hashlib.sha256(repr((fp, role, prompt, prompt_name, texts_hash(texts.slice(start, stop - start))))
+                             .encode()).hexdigest()[:24]
+        paths.append(os.path.join(cache_dir, f"{role}-{key}.parquet"))
+        starts.append(start)
+        stops.append(stop)
+    return paths, starts, stops
+
+
+def embed_all(jobs: list[dict], model: Any, cache_dir: str, *, batch_size: int = 32, shard_size: int = 50_000,
+              executor: str = "local", num_actors: int = 1, num_gpus: float = 0.0) -> list[EmbeddingShards]:
+    """Embed several text sets (dicts with texts, role, prompt, prompt_name) into cached shards under cache_dir,
+    in ONE actor-pool job (actors start once). Cost O(n) encode; driver memory O(shard_size x dim)."""
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    fp = model_fingerprint(model)
+    sparse = is_sparse_model(model)
+    outs, tasks = [], []
+    for job in jobs:
+        if job["role"] not in ("query", "document"):
+            raise ValueError(f"role={job['role']!r} must be 'query' or 'document'.")
+        key = (job["role"], job.get("prompt"), job.get("prompt_name"))
+        paths, starts, stops = _plan(job["texts"], *key, fp, cache_dir, shard_size)
+        out = EmbeddingShards(paths, starts, stops, sparse=sparse)
+        for i, path in enumerate(paths):
+            if not os.path.exists(path):
+                tasks.append((path, job["texts"].slice(starts[i], stops[i] - starts[i]), key))
+                out.embedded += stops[i] - starts[i]
+        outs.append(out)
+    if executor == "ray" and tasks:
+        from raypipe.mining.ray_stages import embed_shards_ray
+
+        embed_shards_ray(model, tasks, batch_size, num_actors=num_actors, num_gpus=num_gpus)
+    elif executor == "local":
+        for path, texts, (role, prompt, prompt_name) in tasks:
+            emb = encode_texts(model, texts.to_pylist(), role, prompt, prompt_name, batch_size)
+            write_atomic(_emb_table(emb), path)
+    elif tasks:
+        raise ValueError(f"executor={executor!r} is not supported; use 'local' or 'ray'.")
+    return outs
+
+
+def embed_texts(texts: pa.Array, model: Any, role: str, cache_dir: str, *, prompt: str | None = None,
+                prompt_name: str | None = None, **kwargs) -> EmbeddingShards:
+    """Embed one text set; see `embed_all`."""
+    return embed_all([dict(texts=texts, role=role, prompt=prompt, prompt_name=prompt_name)], model, cache_dir,
+                     **kwargs)[0]
