@@ -58,6 +58,19 @@ class _Embedder:
         return pa.concat_tables(out)
 
 
+def actor_cpus(num_actors: int, num_gpus: float) -> float:
+    """CPUs to reserve per actor of a pool so the pool never takes every CPU of the cluster: Ray Data's read and
+    repartition tasks need a CPU too, and a pool holding all of them deadlocks (e.g. 2 actors on 2 CPUs).
+    GPU actors reserve 1 CPU as usual."""
+    import ray
+
+    total = float(ray.cluster_resources().get("CPU", 1.0))
+    spare = max(total - 1.0, 0.0)  # keep one whole CPU free for Ray Data's own (num_cpus=1) tasks
+    if num_gpus or num_actors <= spare:
+        return 1.0
+    return round(spare / num_actors, 2)
+
+
 def embed_shards_ray(model, tasks, batch_size, *, num_actors: int = 1, num_gpus: float = 0.0) -> None:
     """Embed shard tasks [(path, texts, (role, prompt, prompt_name))] on an actor pool; each shard file is written
     as soon as all its rows are back (rows arrive in order, so only in-flight shards are buffered)."""
@@ -92,6 +105,7 @@ def _ds_for(src, handle, kind, keys, batch_size, num_actors, num_gpus):
     ds = ray.data.from_arrow(src).repartition(max(1, src.num_rows // max(batch_size * 4, 1)))
     return ds.map_batches(_Embedder, batch_size=batch_size, batch_format="pyarrow",
                           compute=ray.data.ActorPoolStrategy(size=num_actors), num_gpus=num_gpus or None,
+                          num_cpus=actor_cpus(num_actors, num_gpus),
                           fn_constructor_args=(handle, kind, keys, batch_size))
 
 
@@ -155,6 +169,7 @@ def rescore_ray(a: list[str] | pa.Array, b: pa.Array, cross_encoder, batch_size:
     ds = ray.data.from_arrow(src).repartition(max(1, n // max(batch_size * 8, 1)))
     ds = ds.map_batches(_Scorer, batch_size=batch_size * 8, batch_format="pyarrow",
                         compute=ray.data.ActorPoolStrategy(size=num_actors), num_gpus=num_gpus or None,
+                        num_cpus=actor_cpus(num_actors, num_gpus),
                         fn_constructor_args=(handle, batch_size))
     out = np.empty(n, np.float32)
     for t in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
