@@ -111,9 +111,19 @@ class RaypipeLoss(nn.Module):
         return {}
 
 
+def wrapped_requirements(wrapper: nn.Module, inner_loss: nn.Module) -> LossRequirements:
+    """Requirements of a loss that wraps another (Matryoshka, AdaptiveLayer...): the inner loss's, renamed.
+    An inner loss without declared requirements (e.g. a custom nn.Module) accepts anything."""
+    from dataclasses import replace
+
+    inner = getattr(inner_loss, "input_requirements", None)
+    req = inner() if callable(inner) else LossRequirements(type(inner_loss).__name__, label=LABEL_OPTIONAL)
+    return replace(req, loss_name=f"{type(wrapper).__name__}({req.loss_name})")
+
+
 def embed_columns(model: nn.Module, sentence_features: Iterable[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
     """Run the model once per input column; returns one (batch, dim) `sentence_embedding` per column."""
     return [model(features)["sentence_embedding"] for features in sentence_features]
 
 
-__all__ = ["LossRequirements", "RaypipeLoss", "embed_columns", "LABEL_NONE", "LABEL_REQUIRED", "LABEL_OPTIONAL"]
+__all__ = ["LossRequirements", "RaypipeLoss", "embed_columns", "wrapped_requirements", "LABEL_NONE", "LABEL_REQUIRED", "LABEL_OPTIONAL"]

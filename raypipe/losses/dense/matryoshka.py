@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from raypipe.losses.base import LABEL_OPTIONAL, LossRequirements, RaypipeLoss
+from raypipe.losses.base import LossRequirements, RaypipeLoss, wrapped_requirements
 from raypipe.losses.dense._dense_checks import embedding_dimension
 
 logger = logging.getLogger(__name__)
@@ -180,21 +180,7 @@ class MatryoshkaLoss(RaypipeLoss):
             loss.loss_on_cached_embeddings = _CachedLossDims(loss.loss_on_cached_embeddings, self)
 
     def input_requirements(self) -> LossRequirements:
-        inner = getattr(self.loss, "input_requirements", None)
-        # an inner loss without declared requirements (e.g. a custom nn.Module) accepts anything
-        req = inner() if callable(inner) else LossRequirements(type(self.loss).__name__, label=LABEL_OPTIONAL)
-        return LossRequirements(
-            loss_name=f"{type(self).__name__}({req.loss_name})",
-            min_inputs=req.min_inputs,
-            max_inputs=req.max_inputs,
-            label=req.label,
-            label_kind=req.label_kind,
-            label_shape=req.label_shape,
-            listwise=req.listwise,
-            num_labels=req.num_labels,
-            model_types=req.model_types,
-            notes=req.notes,
-        )
+        return wrapped_requirements(self, self.loss)
 
     def _truncate_labels(self, labels, dim: int):
         model_dim = embedding_dimension(self.model)
