@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -108,22 +107,25 @@ class SentenceTransformer(EmbedderMixin, EncoderBase):
             features.update(extra)
             with torch.inference_mode():
                 out = self.forward(features)
+            rows = self._batch_output(out, output_value, truncate_dim, normalize_embeddings)
             for row, i in enumerate(idx):
-                results[i] = self._pick_output(out, row, output_value, truncate_dim, normalize_embeddings)
+                results[i] = rows[row]
         return self._convert(results, single, output_value, convert_to_numpy, convert_to_tensor)
 
-    def _pick_output(self, out: dict, row: int, output_value, truncate_dim, normalize: bool):
+    def _batch_output(self, out: dict, output_value, truncate_dim, normalize: bool) -> list:
+        """One batch's per-text results: truncation and normalization run once on the (B, D) tensor."""
         if output_value == "token_embeddings":
-            n = int(out["attention_mask"][row].sum())
-            return out["token_embeddings"][row, :n].cpu()
+            lengths = out["attention_mask"].sum(dim=1).tolist()
+            return [tokens[:n].cpu() for tokens, n in zip(out["token_embeddings"], lengths)]
         if output_value is None:
-            return {k: v[row].cpu() for k, v in out.items() if isinstance(v, torch.Tensor) and v.dim() > 0}
-        emb = out[output_value][row]
+            batch = {k: v.cpu() for k, v in out.items() if isinstance(v, torch.Tensor) and v.dim() > 0}
+            return [{k: v[row] for k, v in batch.items()} for row in range(out["attention_mask"].shape[0])]
+        emb = out[output_value]  # (B, D)
         if truncate_dim is not None:
             emb = emb[..., :truncate_dim]
         if normalize:
             emb = F.normalize(emb, p=2, dim=-1)
-        return emb.detach().cpu().float()
+        return list(emb.detach().float().cpu().unbind(0))
 
     def _convert(self, results: list, single: bool, output_value, to_numpy: bool, to_tensor: bool):
         if output_value in ("token_embeddings", None):
@@ -132,13 +134,11 @@ class SentenceTransformer(EmbedderMixin, EncoderBase):
             dim = self.get_sentence_embedding_dimension() or 0
             empty = torch.zeros((0, dim))
             return empty if to_tensor else (empty.numpy() if to_numpy else [])
-        if to_tensor:
-            stacked = torch.stack(results)
-            return stacked[0] if single else stacked
-        if to_numpy:
-            stacked = np.stack([r.numpy() for r in results]).astype(np.float32)
-            return stacked[0] if single else stacked
-        return results[0] if single else results
+        if not (to_tensor or to_numpy):
+            return results[0] if single else results
+        stacked = torch.stack(results)  # (N, D)
+        stacked = stacked if to_tensor else stacked.numpy()
+        return stacked[0] if single else stacked
 
     def _st_config_extra(self) -> dict:
         extra = self._embedder_config()

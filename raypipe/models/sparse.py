@@ -106,22 +106,32 @@ class SparseEncoder(EmbedderMixin, EncoderBase):
             texts = [prompt_text + t for t in texts]
         k = max_active_dims if max_active_dims is not None else self.max_active_dims
         dim = self.get_sentence_embedding_dimension()
-        rows: list = [None] * len(texts)
+        # sparse: (row, col) indices and values of every batch, re-ordered into one COO at the end, so memory
+        # holds only active dims; dense: rows in input order
+        coords, values, dense_rows = [], [], [None] * len(texts)
         self.eval()
         for idx, features in self._feature_batches(texts, batch_size, show_progress_bar):
             with torch.inference_mode():
                 emb = self.forward(features, max_active_dims=k)["sentence_embedding"]  # (B, D)
-                emb = _top_k_rows(emb, k) if k else emb
-            emb = emb.float().cpu() if save_to_cpu or convert_to_sparse_tensor else emb.float()
-            for row, i in enumerate(idx):
-                rows[i] = emb[row].to_sparse() if convert_to_sparse_tensor else emb[row]
-        out = torch.stack(rows) if rows else torch.zeros((0, dim))
+                emb = (_top_k_rows(emb, k) if k else emb).float()
+            if convert_to_sparse_tensor:
+                batch = emb.cpu().to_sparse().coalesce()
+                ind = batch.indices()  # (2, nnz): row within the batch, dim
+                coords.append(torch.stack([torch.as_tensor(idx, dtype=torch.long)[ind[0]], ind[1]]))
+                values.append(batch.values())
+            else:
+                for row, i in enumerate(idx):
+                    dense_rows[i] = emb[row].cpu() if save_to_cpu else emb[row]
         if convert_to_sparse_tensor:
-            out = (out if out.is_sparse else out.to_sparse()).coalesce()
+            ind = torch.cat(coords, dim=1) if coords else torch.zeros((2, 0), dtype=torch.long)
+            val = torch.cat(values) if values else torch.zeros(0)
+            out = torch.sparse_coo_tensor(ind, val, (len(texts), dim)).coalesce()
+        else:
+            out = torch.stack(dense_rows) if dense_rows else torch.zeros((0, dim))
         if single:
             out = out[0]
         if not convert_to_tensor and not convert_to_sparse_tensor:
-            return out.numpy()
+            return out.cpu().numpy()
         return out
 
     def decode(self, embeddings: torch.Tensor, top_k: int | None = None):
