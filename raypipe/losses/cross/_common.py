@@ -128,12 +128,31 @@ def flat_labels(loss_name: str, labels, batch_size: int) -> Tensor:
     return labels.reshape(-1)
 
 
+def single_logits(loss_name: str, scores: Tensor) -> Tensor:
+    """(B,) or (B, 1) raw logits -> (B,); anything wider means the model has num_labels > 1."""
+    if scores.dim() == 2 and scores.shape[1] != 1:
+        raise ValueError(
+            f"{loss_name} needs one logit per pair (num_labels == 1), but the model returned scores of shape "
+            f"{tuple(scores.shape)}. Fix: use a model with num_labels=1, or CrossEntropyLoss for classes."
+        )
+    return scores.reshape(-1)
+
+
 class CrossEncoderLoss(RaypipeLoss):
     """Base of raypipe's CrossEncoder losses: stores the model; subclasses add parameters and the math."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+
+    def score_pointwise(self, inputs: list[list[str]], labels=None, flat: bool = True) -> tuple[Tensor, object]:
+        """Check a (query, document) column pair and, with flat=True, one label per row — both before any
+        compute — then score it. Returns (raw logits (B, num_labels), labels)."""
+        name = type(self).__name__
+        first, second = check_text_columns(name, inputs, 2, 2)
+        if flat:
+            labels = flat_labels(name, labels, len(first))
+        return score_pairs(self.model, list(zip(first, second))), labels
 
 
 __all__ = [
@@ -147,4 +166,5 @@ __all__ = [
     "model_device",
     "model_num_labels",
     "score_pairs",
+    "single_logits",
 ]

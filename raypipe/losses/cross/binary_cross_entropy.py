@@ -11,10 +11,8 @@ from raypipe.losses.cross._common import (
     IDENTITY,
     CrossEncoderLoss,
     check_num_labels,
-    check_text_columns,
-    flat_labels,
     fullname,
-    score_pairs,
+    single_logits,
 )
 
 
@@ -55,19 +53,12 @@ class BinaryCrossEntropyLoss(CrossEncoderLoss):
         check_num_labels(type(self).__name__, model, 1)
 
     def forward(self, inputs: list[list[str]], labels: Tensor) -> Tensor:
-        queries, docs = check_text_columns(type(self).__name__, inputs, 2, 2)
-        labels = flat_labels(type(self).__name__, labels, len(queries))
-        scores = score_pairs(self.model, list(zip(queries, docs)))  # (B, 1)
+        scores, labels = self.score_pointwise(inputs, labels)  # scores (B, 1), labels (B,)
         return self.compute_loss_from_scores(scores, labels)
 
     def compute_loss_from_scores(self, scores: Tensor, labels: Tensor) -> Tensor:
         """scores: raw logits (B,) or (B, 1); labels: (B,) in [0, 1]."""
-        if scores.dim() == 2 and scores.shape[1] != 1:
-            raise ValueError(
-                f"BinaryCrossEntropyLoss needs one logit per pair (num_labels == 1), but the model returned "
-                f"scores of shape {tuple(scores.shape)}. Fix: use a model with num_labels=1, or CrossEntropyLoss."
-            )
-        logits = self.activation_fn(scores.reshape(-1))
+        logits = self.activation_fn(single_logits(type(self).__name__, scores))
         labels = labels.reshape(-1).to(device=logits.device, dtype=torch.float32)
         pos_weight = None if self.pos_weight is None else torch.as_tensor(self.pos_weight).to(logits.device)
         return F.binary_cross_entropy_with_logits(logits, labels, pos_weight=pos_weight, **self.bce_kwargs)

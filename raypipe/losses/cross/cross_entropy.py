@@ -10,10 +10,8 @@ from raypipe.losses.base import LABEL_REQUIRED, LossRequirements
 from raypipe.losses.cross._common import (
     IDENTITY,
     CrossEncoderLoss,
-    check_text_columns,
     fullname,
     model_num_labels,
-    score_pairs,
 )
 
 
@@ -54,8 +52,7 @@ class CrossEntropyLoss(CrossEncoderLoss):
             )
 
     def forward(self, inputs: list[list[str]], labels: Tensor) -> Tensor:
-        first, second = check_text_columns(type(self).__name__, inputs, 2, 2)
-        scores = score_pairs(self.model, list(zip(first, second)))  # (B, C)
+        scores, labels = self.score_pointwise(inputs, labels, flat=False)  # scores (B, C)
         return self.compute_loss_from_scores(scores, labels)
 
     def compute_loss_from_scores(self, scores: Tensor, labels: Tensor) -> Tensor:

@@ -11,10 +11,8 @@ from raypipe.losses.cross._common import (
     IDENTITY,
     CrossEncoderLoss,
     check_num_labels,
-    check_text_columns,
-    flat_labels,
     fullname,
-    score_pairs,
+    single_logits,
 )
 
 
@@ -54,18 +52,12 @@ class MSELoss(CrossEncoderLoss):
         check_num_labels(type(self).__name__, model, 1)
 
     def forward(self, inputs: list[list[str]], labels: Tensor) -> Tensor:
-        first, second = check_text_columns(type(self).__name__, inputs, 2, 2)
-        labels = flat_labels(type(self).__name__, labels, len(first))
-        scores = score_pairs(self.model, list(zip(first, second)))  # (B, 1)
+        scores, labels = self.score_pointwise(inputs, labels)  # scores (B, 1), labels (B,)
         return self.compute_loss_from_scores(scores, labels)
 
     def compute_loss_from_scores(self, scores: Tensor, labels: Tensor) -> Tensor:
         """scores: raw logits (B,) or (B, 1); labels: (B,) target scores (no gradient flows into them)."""
-        if scores.dim() == 2 and scores.shape[1] != 1:
-            raise ValueError(
-                f"MSELoss needs one logit per pair (num_labels == 1), but got scores of shape {tuple(scores.shape)}."
-            )
-        logits = self.activation_fn(scores.reshape(-1))
+        logits = self.activation_fn(single_logits(type(self).__name__, scores))
         target = labels.detach().reshape(-1).to(device=logits.device, dtype=torch.float32)
         return F.mse_loss(logits, target, **self.mse_kwargs)
 
