@@ -1,7 +1,9 @@
 """Trainer features beyond the smoke tests: GROUP_BY_LABEL with a batch-triplet loss, listwise cross-encoder
-training, IterableDataset input, load_best_model_at_end with an evaluator metric, eval-loss terms."""
+training, IterableDataset input, load_best_model_at_end with an evaluator metric, eval-loss terms, TensorBoard."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -74,3 +76,25 @@ def test_load_best_model_at_end_and_eval_loss_terms(tiny_mlm_dir, pair_dataset, 
     evals = [h for h in trainer.state.log_history if "eval_loss" in h]
     assert evals and "eval_base_loss" in evals[0] and "eval_document_regularizer_loss" in evals[0]
     assert trainer.state.best_model_checkpoint is not None
+
+
+def test_tensorboard_logging_offline(tiny_bert_dir, pair_dataset, tmp_path):
+    """report_to="tensorboard" writes event files under output_dir/runs/ (no network; TENSORBOARD_LOGGING_DIR
+    overrides the folder): the per-step loss is readable back."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import raypipe
+    from raypipe.train import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+
+    model = raypipe.SentenceTransformer(tiny_bert_dir)
+    args = train_args(SentenceTransformerTrainingArguments, tmp_path / "out", max_steps=4, report_to="tensorboard")
+    from raypipe.losses.dense import MultipleNegativesRankingLoss
+
+    SentenceTransformerTrainer(model=model, args=args, train_dataset=pair_dataset,
+                               loss=MultipleNegativesRankingLoss(model)).train()
+    runs = [os.path.join(root, "") for root, _, files in os.walk(tmp_path / "out") if any("tfevents" in f for f in files)]
+    assert runs, "no TensorBoard event file written"
+    acc = EventAccumulator(runs[0])
+    acc.Reload()
+    assert len(acc.Scalars("train/loss")) == 4
