@@ -8,8 +8,8 @@ Sections (each measured in a fresh subprocess so peak RSS is per job):
 - debian: raypipe `mine` (Ray executor) and sentence-transformers' mine_hard_negatives(use_faiss=True), same model
   (packaged all-MiniLM-L6-v2) and data: wall time, peak RSS of the driver (+ of the search workers), ratio.
 - overlap: raypipe with index=ivf / hnsw vs flat on the same (cached) embeddings: share of flat negatives found.
-- synthetic: random unit vectors written as shards, IVF per shard, searched on Ray: queries/s and peak RSS per
-  search worker against shard size and corpus size.
+- synthetic: random unit vectors written as shards by one process, then IVF per shard built and searched by Ray
+  tasks from another: queries/s, peak RSS per search worker against shard size and corpus size, and the driver's.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -92,38 +93,52 @@ def worker_st(args) -> dict:
     return {"wall_s": time.perf_counter() - t0, "rows": len(out), "peak_rss_mb": _rss_mb()}
 
 
-def worker_synthetic(args) -> dict:
-    from raypipe.mining.embed import EmbeddingShards, _emb_table, write_atomic
-    from raypipe.mining.index import IndexSpec
-    from raypipe.mining.search import search_all
+def worker_synthetic_gen(args) -> dict:
+    """Write random unit vectors as embedding shards (one shard in memory at a time) and a manifest; run in its own
+    process so the search process's peak RSS never includes generation."""
+    from raypipe.mining.embed import _emb_table, write_atomic
 
     rng = np.random.default_rng(0)
     n, d, s = args.synthetic_rows, args.synthetic_dim, args.synthetic_shard
     folder = tempfile.mkdtemp(prefix="raypipe-synth-", dir=args.tmp_dir)
-    paths, starts, stops = [], [], []
+    shards = []
     t0 = time.perf_counter()
-    for start in range(0, n, s):  # one shard in memory at a time
+    for start in range(0, n, s):
         x = rng.standard_normal((min(s, n - start), d), dtype=np.float32)
         x /= np.linalg.norm(x, axis=1, keepdims=True)
-        paths.append(os.path.join(folder, f"document-{start}.parquet"))
-        write_atomic(_emb_table(x), paths[-1])
-        starts.append(start)
-        stops.append(start + len(x))
+        path = os.path.join(folder, f"document-{start}.parquet")
+        write_atomic(_emb_table(x), path)
+        shards.append([path, start, start + len(x)])
         del x
-    gen = time.perf_counter() - t0
+    with open(os.path.join(folder, "manifest.json"), "w") as f:
+        json.dump(shards, f)
+    return {"folder": folder, "write_s": time.perf_counter() - t0, "gen_peak_rss_mb": _rss_mb()}
+
+
+def worker_synthetic(args) -> dict:
+    """Search the shards written by worker_synthetic_gen: one IVF index per shard, built and searched by a worker
+    (a Ray task with --executor ray), merged on this driver, which holds only the queries and the top-k."""
+    from raypipe.mining.embed import EmbeddingShards
+    from raypipe.mining.index import IndexSpec
+    from raypipe.mining.search import search_all
+
+    with open(os.path.join(args.synthetic_folder, "manifest.json")) as f:
+        paths, starts, stops = zip(*json.load(f))
+    n, d, s = args.synthetic_rows, args.synthetic_dim, args.synthetic_shard
+    rng = np.random.default_rng(1)
     q = rng.standard_normal((args.synthetic_queries, d), dtype=np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     t1 = time.perf_counter()
     spec = IndexSpec(kind="ivf", nlist=args.synthetic_nlist, train_sample=args.synthetic_train)
-    scores, ids, _, info = search_all(q, EmbeddingShards(paths, starts, stops, sparse=False), 30, spec,
-                                      executor=args.executor, parallelism=2)
+    scores, ids, _, info = search_all(q, EmbeddingShards(list(paths), list(starts), list(stops), sparse=False), 30,
+                                      spec, executor=args.executor, parallelism=2)
     took = time.perf_counter() - t1
     assert (ids[:, 0] >= 0).all()
-    return {"rows": n, "dim": d, "shard_rows": s, "shards": len(paths), "queries": len(q), "write_s": gen,
+    return {"rows": n, "dim": d, "shard_rows": s, "shards": len(paths), "queries": len(q),
             "wall_s": took, "queries_per_s_end_to_end": len(q) / took, "index_build_s": info["build_s"],
-            "shard_search_s": info["search_s"], "queries_per_s": len(q) / sum(info["search_s"]), "factories": sorted(set(info["factories"])),
-            "worker_peak_rss_mb": info["peak_rss_mb"], "shard_mb": s * d * 4 / 2**20,
-            "corpus_mb": n * d * 4 / 2**20, "driver_peak_rss_mb": _rss_mb()}
+            "shard_search_s": info["search_s"], "queries_per_s": len(q) / sum(info["search_s"]),
+            "factories": sorted(set(info["factories"])), "worker_peak_rss_mb": info["peak_rss_mb"],
+            "shard_mb": s * d * 4 / 2**20, "corpus_mb": n * d * 4 / 2**20, "driver_peak_rss_mb": _rss_mb()}
 
 
 def _subprocess(section: str, argv: list[str]) -> dict:
@@ -154,21 +169,23 @@ def main():
     p.add_argument("--synthetic-rows", type=int, default=2_000_000)
     p.add_argument("--synthetic-dim", type=int, default=384)
     p.add_argument("--synthetic-shard", type=int, default=250_000)
-    p.add_argument("--synthetic-queries", type=int, default=10_000)
+    p.add_argument("--synthetic-queries", type=int, default=2_000)
     p.add_argument("--synthetic-nlist", type=int, default=None, help="default: 4*sqrt(shard rows)")
     p.add_argument("--synthetic-train", type=int, default=None, help="training sample per shard")
     p.add_argument("--cache-dir", default=None)
+    p.add_argument("--synthetic-folder", default=None, help=argparse.SUPPRESS)
     p.add_argument("--tmp-dir", default=None)
     p.add_argument("--json", default=None, help="write all results here")
     p.add_argument("--overlap", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args._worker:
-        if args.executor == "ray":
+        if args.executor == "ray" and args._worker != "synthetic_gen":
             import ray
 
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-        fn = {"raypipe": worker_raypipe, "st": worker_st, "synthetic": worker_synthetic}[args._worker]
+        fn = {"raypipe": worker_raypipe, "st": worker_st, "synthetic_gen": worker_synthetic_gen,
+              "synthetic": worker_synthetic}[args._worker]
         print(json.dumps(fn(args)))
         return
     argv = [a for a in sys.argv[1:]]
@@ -192,12 +209,17 @@ def main():
         for kind in ("ivf", "hnsw"):
             print(f"overlap {kind} vs flat: {results['raypipe'][kind]['overlap_with_flat']:.4f}")
     if "synthetic" in sections:
-        results["synthetic"] = syn = _subprocess("synthetic", argv)
+        gen = _subprocess("synthetic_gen", argv)
+        try:
+            results["synthetic"] = syn = _subprocess("synthetic", argv + ["--synthetic-folder", gen["folder"]])
+        finally:
+            shutil.rmtree(gen["folder"], ignore_errors=True)
+        syn["write_s"], syn["gen_peak_rss_mb"] = gen["write_s"], gen["gen_peak_rss_mb"]
         print("synthetic:", json.dumps(syn, indent=1))
         print(f"synthetic {syn['rows']:,} x {syn['dim']}: {syn['queries_per_s']:.0f} queries/s (search only, one core, "
               f"whole corpus; {syn['queries_per_s_end_to_end']:.1f}/s end to end with IVF training); peak RSS per search "
               f"worker {max(syn['worker_peak_rss_mb']):.0f} MB for {syn['shard_mb']:.0f} MB shards "
-              f"(corpus {syn['corpus_mb']:.0f} MB)")
+              f"(corpus {syn['corpus_mb']:.0f} MB); search driver {syn['driver_peak_rss_mb']:.0f} MB")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

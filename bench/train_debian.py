@@ -63,7 +63,7 @@ def load_data(a):
 
 def training_args(cls, a, out: str, **kw):
     base = dict(output_dir=out, num_train_epochs=1, per_device_train_batch_size=a.batch_size, learning_rate=2e-5,
-                warmup_ratio=0.1, seed=a.seed, report_to="none", save_strategy="no", logging_steps=20,
+                warmup_steps=0.1, seed=a.seed, report_to="none", save_strategy="no", logging_steps=20,
                 disable_tqdm=True)
     base.update(kw)
     return cls(**base)
@@ -185,6 +185,58 @@ def section_cross(a, data) -> dict:
             "steps": trainer.state.global_step, "saved": path, "st_load_max_diff": diff, "after_all": after}
 
 
+def warm_up_mlm_head(folder: str, texts: list[str], a) -> dict:
+    """Fit the fresh masked-LM head on `texts` with the encoder (and the tied word embeddings) frozen: plain MLM,
+    15% of tokens masked, vocabulary logits only at masked positions, so a step costs about one no-grad encoder
+    forward. Then the logit offset is calibrated (see calibrate_logit_offset): without both, the random head puts
+    ~all 30,522 vocabulary entries above zero, SPLADE starts from dot products in the tens of thousands and its
+    MNRL loss from ~1,300. Saves the model back to `folder`."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling
+
+    torch.manual_seed(a.seed)
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForMaskedLM.from_pretrained(folder)
+    head = [p for n, p in model.named_parameters() if n.startswith("cls.predictions.")]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in head:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(head, lr=a.mlm_lr)
+    collate = DataCollatorForLanguageModeling(tok, mlm_probability=0.15, return_tensors="pt")
+    losses = []
+    for step in range(a.mlm_steps):
+        chunk = [texts[(step * a.batch_size + i) % len(texts)] for i in range(a.batch_size)]
+        batch = collate([tok(t, truncation=True, max_length=a.sparse_max_seq_length) for t in chunk])
+        with torch.no_grad():
+            hidden = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        at = batch["labels"] != -100  # (B, T) masked positions
+        logits = model.cls(hidden[at])  # (n_masked, vocab)
+        loss = torch.nn.functional.cross_entropy(logits, batch["labels"][at])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    offset = calibrate_logit_offset(model, tok, texts[: 4 * a.batch_size], a)
+    model.save_pretrained(folder)
+    return {"mlm_steps": a.mlm_steps, "mlm_loss_first": float(np.mean(losses[:10])),
+            "mlm_loss_last": float(np.mean(losses[-10:])), "logit_offset": offset}
+
+
+@torch.no_grad()
+def calibrate_logit_offset(model, tok, texts: list[str], a) -> float:
+    """Lower the head's output bias by one constant c so an average document starts with ~`init_active_dims`
+    vocabulary entries above zero. MLM training cannot fix c (softmax ignores a shift of every logit), but SPLADE's
+    log(1 + relu(.)) is all about it. c = mean over documents of the per-document quantile of the max-pooled
+    logits (B, V) at 1 - init_active_dims / V."""
+    batch = tok(texts, truncation=True, max_length=a.sparse_max_seq_length, padding=True, return_tensors="pt")
+    logits = model(**batch).logits  # (B, T, V)
+    logits = logits.masked_fill(~batch["attention_mask"].bool()[..., None], float("-inf")).amax(dim=1)  # (B, V)
+    q = 1.0 - a.init_active_dims / logits.shape[1]
+    c = float(torch.quantile(logits, q, dim=1).mean())
+    model.cls.predictions.bias -= c
+    return c
+
+
 def section_sparse(a, data) -> dict:
     import datasets
     import sentence_transformers as st
@@ -196,6 +248,7 @@ def section_sparse(a, data) -> dict:
 
     train, eval_q, eval_corpus, relevant, _ = data
     init = fresh_head_model("mlm", os.path.join(a.out_dir, "minilm-mlm-init"), a.seed)
+    warm = warm_up_mlm_head(init, train.column("positive").to_pylist(), a) if a.mlm_steps else {}
     model = raypipe.SparseEncoder(init, device="cpu")
     model.max_seq_length = a.sparse_max_seq_length
     ds = datasets.Dataset.from_dict({"anchor": train.column("query").to_pylist(),
@@ -216,7 +269,7 @@ def section_sparse(a, data) -> dict:
     theirs = st.SparseEncoder(path, device="cpu").encode(probe, convert_to_tensor=True)
     diff = max_diff(model.encode(probe, convert_to_tensor=True).cpu(), theirs.cpu())
     key = ev.primary_metric
-    return {"metric": key, "after": after[key], "corpus_active_dims": after["debian-dev_corpus_active_dims"],
+    return {**warm, "metric": key, "after": after[key], "corpus_active_dims": after["debian-dev_corpus_active_dims"],
             "query_active_dims": after["debian-dev_query_active_dims"], "train_s": train_s, "eval_s": eval_s,
             "steps": trainer.state.global_step, "saved": path, "st_load_max_diff": diff, "after_all": after}
 
@@ -239,6 +292,9 @@ def parse_args(argv=None):
     p.add_argument("--sparse-head-lr", type=float, default=1e-3, help="learning rate of the fresh MLM head")
     p.add_argument("--sparse-epochs", type=float, default=1)
     p.add_argument("--sparse-max-seq-length", type=int, default=128)
+    p.add_argument("--mlm-steps", type=int, default=200, help="MLM warm-up steps of the fresh head (0: none)")
+    p.add_argument("--mlm-lr", type=float, default=1e-3)
+    p.add_argument("--init-active-dims", type=int, default=128, help="active dims per document at the start")
     p.add_argument("--doc-reg", type=float, default=3e-3)
     p.add_argument("--query-reg", type=float, default=5e-3)
     p.add_argument("--threads", type=int, default=0)
