@@ -100,7 +100,6 @@ def _task_rows(task: int, texts: pa.Array, key: int) -> pa.Table:
     the shard so shards still complete one after another and the driver buffers only in-flight shards."""
     import pyarrow.compute as pc
 
-    texts = pa.array(texts, pa.string()) if not isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts
     order = np.argsort(-pc.utf8_length(texts).to_numpy(zero_copy_only=False), kind="stable")
     return pa.table({
         "task": pa.array(np.full(len(texts), task, np.int32)),

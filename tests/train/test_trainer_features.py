@@ -93,7 +93,7 @@ def test_tensorboard_logging_offline(tiny_bert_dir, pair_dataset, tmp_path):
 
     SentenceTransformerTrainer(model=model, args=args, train_dataset=pair_dataset,
                                loss=MultipleNegativesRankingLoss(model)).train()
-    runs = [os.path.join(root, "") for root, _, files in os.walk(tmp_path / "out") if any("tfevents" in f for f in files)]
+    runs = [root for root, _, files in os.walk(tmp_path / "out") if any("tfevents" in f for f in files)]
     assert runs, "no TensorBoard event file written"
     acc = EventAccumulator(runs[0])
     acc.Reload()
