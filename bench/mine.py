@@ -96,7 +96,7 @@ def worker_st(args) -> dict:
 def worker_synthetic_gen(args) -> dict:
     """Write random unit vectors as embedding shards (one shard in memory at a time) and a manifest; run in its own
     process so the search process's peak RSS never includes generation."""
-    from raypipe.mining.embed import _emb_table, write_atomic
+    from raypipe.mining.embed import embedding_table, write_atomic
 
     rng = np.random.default_rng(0)
     n, d, s = args.synthetic_rows, args.synthetic_dim, args.synthetic_shard
@@ -107,7 +107,7 @@ def worker_synthetic_gen(args) -> dict:
         x = rng.standard_normal((min(s, n - start), d), dtype=np.float32)
         x /= np.linalg.norm(x, axis=1, keepdims=True)
         path = os.path.join(folder, f"document-{start}.parquet")
-        write_atomic(_emb_table(x), path)
+        write_atomic(embedding_table(x), path)
         shards.append([path, start, start + len(x)])
         del x
     with open(os.path.join(folder, "manifest.json"), "w") as f:
@@ -120,6 +120,8 @@ def worker_synthetic(args) -> dict:
     (a Ray task with --executor ray), merged on this driver, which holds only the queries and the top-k."""
     from raypipe.mining.embed import EmbeddingShards
     from raypipe.mining.index import IndexSpec
+    from raypipe.mining.options import MiningOptions
+    from raypipe.mining.runner import get_runner
     from raypipe.mining.search import search_all
 
     with open(os.path.join(args.synthetic_folder, "manifest.json")) as f:
@@ -130,8 +132,9 @@ def worker_synthetic(args) -> dict:
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     t1 = time.perf_counter()
     spec = IndexSpec(kind="ivf", nlist=args.synthetic_nlist, train_sample=args.synthetic_train)
+    runner = get_runner(MiningOptions(executor=args.executor, search_parallelism=2))
     scores, ids, _, info = search_all(q, EmbeddingShards(list(paths), list(starts), list(stops), sparse=False), 30,
-                                      spec, executor=args.executor, parallelism=2)
+                                      spec, runner)
     took = time.perf_counter() - t1
     assert (ids[:, 0] >= 0).all()
     return {"rows": n, "dim": d, "shard_rows": s, "shards": len(paths), "queries": len(q),

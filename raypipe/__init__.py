@@ -3,7 +3,7 @@ scaled out on Ray (Data for mining, Train for DDP training, Tune for sweeps)."""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from raypipe._version import __version__
 
 _LAZY = {
     "SentenceTransformer": "raypipe.models",
@@ -20,7 +20,8 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    # Lazy so that `import raypipe.losses` does not pay for transformers' import until a model is needed.
+    # Lazy (as raypipe.models is), so that `import raypipe.losses` or a config check does not pay for
+    # transformers' import until a model is needed.
     if name in _LAZY:
         import importlib
 

@@ -197,11 +197,11 @@ def dataset_problems(
     num_labels = num_labels if isinstance(num_labels, int) else None
     problems += [f"{p} (input columns by position: {inputs}; label column: {label_col})"
                  for p in req.problems(len(inputs), label_col is not None, num_labels)]
-    model_type = getattr(model, "model_type", None)
-    if model_type and req.model_types and model_type not in req.model_types:
+    kind = getattr(model, "kind", None)
+    if kind and req.model_kinds and kind not in req.model_kinds:
         problems.append(
-            f"{req.loss_name} works with {list(req.model_types)}, but the model is a {model_type}. "
-            f"Fix: choose a loss made for {model_type} models."
+            f"{req.loss_name} works with {'/'.join(req.model_kinds)} models, but the model is a "
+            f"{type(model).__name__} (kind {kind!r}). Fix: choose a loss made for {kind} models."
         )
     embed_dim = None
     if req.label_kind == "vector" and model is not None and hasattr(model, "get_sentence_embedding_dimension"):

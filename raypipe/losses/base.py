@@ -30,8 +30,8 @@ class LossRequirements:
         label_shape: human-readable shape per batch, e.g. "(batch,)", "(batch, num_negatives)".
         listwise: cross-encoder listwise loss: column 0 is a query string, column 1 a list of documents.
         num_labels: the model's required `num_labels` (cross-encoders), None if any.
-        model_types: model classes the loss works with ("SentenceTransformer", "CrossEncoder", "SparseEncoder");
-            empty means any.
+        model_kinds: model kinds the loss works with ("dense", "cross", "sparse": the models' `kind`); empty means
+            any.
         notes: extra constraints in words (e.g. "needs >= 2 examples per class per batch").
     """
 
@@ -43,7 +43,7 @@ class LossRequirements:
     label_shape: str | None = None
     listwise: bool = False
     num_labels: int | None = None
-    model_types: tuple[str, ...] = field(default_factory=tuple)
+    model_kinds: tuple[str, ...] = field(default_factory=tuple)
     notes: str = ""
 
     def describe(self) -> str:

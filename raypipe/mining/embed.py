@@ -5,10 +5,9 @@ role, prompt, prompt name, the shard's texts), so a rerun -- or a run that was i
 on disk and embeds only the missing ones. Files are written to a temporary name and renamed, so a killed run never
 leaves a half-written shard behind.
 
-Executors: "local" encodes in this process; "ray" runs a Ray Data `map_batches` over an actor pool
-(`compute=ActorPoolStrategy(size=num_actors)`, `num_gpus` per actor). Ray Data restarts a killed actor and retries
-its batch, and encoding is deterministic, so the output is identical. The driver buffers at most the shards still in
-flight (rows come back in order), so memory is O(shard_size x dim), not O(corpus).
+Where the shards are encoded is the runner's business (`runner.py`: this process, or a Ray Data actor pool); this
+module plans the shards and knows how to encode, store and load one. The Ray runner buffers at most the shards
+still in flight (rows come back in order), so driver memory is O(shard_size x dim), not O(corpus).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 __all__ = ["EmbeddingShards", "embed_texts", "embed_all", "model_fingerprint", "is_sparse_model", "encode_texts",
-           "load_shard", "texts_hash"]
+           "load_shard", "texts_hash", "embedding_table", "write_atomic", "plan_shards"]
 
 
 @dataclass
@@ -92,7 +91,8 @@ def encode_texts(model: Any, texts: list[str], role: str, prompt: str | None, pr
     return np.ascontiguousarray(emb, dtype=np.float32)
 
 
-def _emb_table(emb) -> pa.Table:
+def embedding_table(emb) -> pa.Table:
+    """Dense (n, d) -> one fixed-size-list column; sparse CSR -> indices/values list columns + dim."""
     if sp.issparse(emb):
         emb = emb.tocsr()
         offsets = pa.array(emb.indptr.astype(np.int32))
@@ -124,7 +124,7 @@ def load_shard(path: str):
                          shape=(len(ind), dim), dtype=np.float32)
 
 
-def _plan(texts: pa.Array, role, prompt, prompt_name, fp, cache_dir, shard_size):
+def plan_shards(texts: pa.Array, role, prompt, prompt_name, fp, cache_dir, shard_size):
     paths, starts, stops = [], [], []
     for start in range(0, len(texts), shard_size):
         stop = min(start + shard_size, len(texts))
@@ -136,10 +136,10 @@ def _plan(texts: pa.Array, role, prompt, prompt_name, fp, cache_dir, shard_size)
     return paths, starts, stops
 
 
-def embed_all(jobs: list[dict], model: Any, cache_dir: str, *, batch_size: int = 32, shard_size: int = 50_000,
-              executor: str = "local", num_actors: int = 1, num_gpus: float = 0.0) -> list[EmbeddingShards]:
+def embed_all(jobs: list[dict], model: Any, cache_dir: str, runner, *, batch_size: int = 32,
+              shard_size: int = 50_000) -> list[EmbeddingShards]:
     """Embed several text sets (dicts with texts, role, prompt, prompt_name) into cached shards under cache_dir,
-    in ONE actor-pool job (actors start once). Cost O(n) encode; driver memory O(shard_size x dim)."""
+    in ONE runner call (actors start once); shards already cached are skipped. Cost O(n) encode."""
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     fp = model_fingerprint(model)
     sparse = is_sparse_model(model)
@@ -148,28 +148,20 @@ def embed_all(jobs: list[dict], model: Any, cache_dir: str, *, batch_size: int =
         if job["role"] not in ("query", "document"):
             raise ValueError(f"role={job['role']!r} must be 'query' or 'document'.")
         key = (job["role"], job.get("prompt"), job.get("prompt_name"))
-        paths, starts, stops = _plan(job["texts"], *key, fp, cache_dir, shard_size)
+        paths, starts, stops = plan_shards(job["texts"], *key, fp, cache_dir, shard_size)
         out = EmbeddingShards(paths, starts, stops, sparse=sparse)
         for i, path in enumerate(paths):
             if not os.path.exists(path):
                 tasks.append((path, job["texts"].slice(starts[i], stops[i] - starts[i]), key))
                 out.embedded += stops[i] - starts[i]
         outs.append(out)
-    if executor == "ray" and tasks:
-        from raypipe.mining.ray_stages import embed_shards_ray
-
-        embed_shards_ray(model, tasks, batch_size, num_actors=num_actors, num_gpus=num_gpus)
-    elif executor == "local":
-        for path, texts, (role, prompt, prompt_name) in tasks:
-            emb = encode_texts(model, texts.to_pylist(), role, prompt, prompt_name, batch_size)
-            write_atomic(_emb_table(emb), path)
-    elif tasks:
-        raise ValueError(f"executor={executor!r} is not supported; use 'local' or 'ray'.")
+    if tasks:
+        runner.embed(model, tasks, batch_size)
     return outs
 
 
-def embed_texts(texts: pa.Array, model: Any, role: str, cache_dir: str, *, prompt: str | None = None,
+def embed_texts(texts: pa.Array, model: Any, role: str, cache_dir: str, runner, *, prompt: str | None = None,
                 prompt_name: str | None = None, **kwargs) -> EmbeddingShards:
     """Embed one text set; see `embed_all`."""
     return embed_all([dict(texts=texts, role=role, prompt=prompt, prompt_name=prompt_name)], model, cache_dir,
-                     **kwargs)[0]
+                     runner, **kwargs)[0]

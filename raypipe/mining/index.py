@@ -13,35 +13,42 @@ nprobe = max(32, nlist/4) (a quarter of the lists: ~4x cheaper than flat at >= 9
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+from pydantic import ConfigDict, Field
+
+from raypipe.config.base import StrictModel
 
 __all__ = ["IndexSpec", "choose_index", "build_index", "default_nlist", "INDEX_KINDS"]
 
 INDEX_KINDS = ("auto", "flat", "ivf", "ivfpq", "hnsw")
 
 
-@dataclass(frozen=True)
-class IndexSpec:
-    """What to build. Fields left None are derived from the shard size."""
+class IndexSpec(StrictModel):
+    """Which FAISS index to build per corpus shard; fields left null are derived from the shard size.
+    The same model is the `index:` section of the mining config."""
 
-    kind: str = "auto"
-    memory_budget: int = 4 * 1024**3
-    flat_max_rows: int = 200_000
-    nlist: int | None = None
-    nprobe: int | None = None
-    pq_m: int | None = None
-    pq_nbits: int = 8
-    hnsw_m: int = 32
-    ef_search: int | None = None
-    ef_construction: int = 80
-    train_sample: int | None = None
-    seed: int = 12345
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_assignment=False)
 
-    def __post_init__(self):
-        if self.kind not in INDEX_KINDS:
-            raise ValueError(f"index kind={self.kind!r} is not supported; choose one of {INDEX_KINDS}.")
+    kind: Literal["auto", "flat", "ivf", "ivfpq", "hnsw"] = Field(
+        "auto", description="auto: flat up to flat_max_rows per shard, then IVF, then IVF-PQ within the budget")
+    memory_budget_gb: float = Field(4.0, gt=0, description="memory one shard's index may take (GiB)")
+    flat_max_rows: int = Field(200_000, ge=1, description="largest shard `auto` searches exactly")
+    nlist: int | None = Field(None, ge=1, description="IVF lists (null: 4*sqrt(N), >= 39 points per list)")
+    nprobe: int | None = Field(None, ge=1, description="IVF lists probed per query (null: max(32, nlist/4))")
+    pq_m: int | None = Field(None, ge=1, description="PQ sub-quantizers (null: the largest that fits the budget)")
+    pq_nbits: int = Field(8, ge=1, le=16, description="bits per PQ code")
+    hnsw_m: int = Field(32, ge=4, description="HNSW neighbours per node")
+    ef_search: int | None = Field(None, ge=1, description="HNSW search depth (null: max(128, 2k))")
+    ef_construction: int = Field(80, ge=1, description="HNSW build depth")
+    train_sample: int | None = Field(None, ge=1, description="rows to train IVF/PQ on (null: max(64*nlist, 10k))")
+    seed: int = Field(12345, description="seed of the training sample")
+
+    @property
+    def memory_budget(self) -> int:
+        """The budget in bytes."""
+        return int(self.memory_budget_gb * 1024**3)
 
 
 def default_nlist(n: int) -> int:

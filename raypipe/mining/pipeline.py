@@ -8,11 +8,9 @@ output; corpus embeddings only ever live one shard at a time per worker.
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -20,50 +18,17 @@ import scipy.sparse as sp
 
 from raypipe.mining.embed import embed_all, load_shard
 from raypipe.mining.filter import FilterParams, apply_filters, rank_window
-from raypipe.mining.formats import OUTPUT_FORMATS, Batch, build_output
-from raypipe.mining.index import IndexSpec
+from raypipe.mining.formats import Batch, build_output
+from raypipe.mining.options import MiningOptions
 from raypipe.mining.read import MiningInput, prepare_input
 from raypipe.mining.rescore import rescore_candidates
+from raypipe.mining.runner import get_runner
 from raypipe.mining.sample import sample_negatives
 from raypipe.mining.search import search_all
 from raypipe.mining.stats import format_stats, score_stats
 from raypipe.mining.write import AtomicParquetWriter
 
-__all__ = ["MiningOptions", "MiningResult", "mine", "resolve_options"]
-
-logger = logging.getLogger(__name__)
-
-
-@dataclass
-class MiningOptions:
-    """Every knob of the pipeline (names as sentence-transformers' mine_hard_negatives where they exist)."""
-
-    range_min: int = 0
-    range_max: int | None = None
-    max_score: float | None = None
-    min_score: float | None = None
-    absolute_margin: float | None = None
-    relative_margin: float | None = None
-    num_negatives: int = 3
-    sampling_strategy: str = "top"
-    seed: int = 0
-    query_prompt_name: str | None = None
-    query_prompt: str | None = None
-    corpus_prompt_name: str | None = None
-    corpus_prompt: str | None = None
-    include_positives: bool = False
-    output_format: str = "triplet"
-    output_scores: bool = False
-    batch_size: int = 32
-    search_batch_size: int = 16384
-    query_batch_size: int = 8192
-    shard_size: int = 50_000
-    index: IndexSpec = field(default_factory=IndexSpec)
-    executor: str = "local"
-    num_actors: int = 1
-    num_gpus: float = 0.0
-    search_parallelism: int = 2
-    verbose: bool = True
+__all__ = ["MiningOptions", "MiningResult", "mine", "resolve_options"]  # MiningOptions: from options.py
 
 
 @dataclass
@@ -82,46 +47,14 @@ class MiningResult:
         return datasets.Dataset.from_parquet(os.path.join(self.output_dir, "*.parquet"))
 
     def to_ray(self):
-        import ray.data
+        from raypipe.mining.ray_runner import read_output
 
-        return ray.data.read_parquet(self.output_dir, file_extensions=["parquet"])
-
-
-def _fail(param: str, value: Any, allowed: str, fix: str):
-    raise ValueError(f"{param}={value!r} is invalid: {allowed}. {fix}")
+        return read_output(self.output_dir)
 
 
 def resolve_options(o: MiningOptions, max_positives: int, has_cross_encoder: bool) -> MiningOptions:
-    """Check the options and fill range_max; raises before any embedding. Returns a new MiningOptions."""
-    o = MiningOptions(**{**asdict(o), "index": o.index})
-    if o.num_negatives < 1:
-        _fail("num_negatives", o.num_negatives, "must be >= 1", "Ask for at least one negative.")
-    if o.sampling_strategy not in ("top", "random"):
-        _fail("sampling_strategy", o.sampling_strategy, "must be 'top' or 'random'", "Pick one of them.")
-    if o.include_positives and o.output_format != "n-tuple":
-        logger.warning("include_positives=True: output_format is set to 'n-tuple' to keep the ranking order.")
-        o.output_format = "n-tuple"
-    if o.output_format not in OUTPUT_FORMATS:
-        _fail("output_format", o.output_format, f"must be one of {OUTPUT_FORMATS}", "Pick one of them.")
-    if o.executor not in ("local", "ray"):
-        _fail("executor", o.executor, "must be 'local' or 'ray'", "Pick one of them.")
-    if o.range_max is None:
-        wide = (o.absolute_margin is not None or o.relative_margin is not None or o.max_score is not None
-                or (has_cross_encoder and o.min_score is not None))
-        o.range_max = o.range_min + (10 * o.num_negatives if wide else o.num_negatives) + max_positives
-    if o.range_min < 0:
-        _fail("range_min", o.range_min, "must be >= 0", "Use 0 to start at the top rank.")
-    if o.range_min >= o.range_max:
-        _fail("range_min", o.range_min, f"must be smaller than range_max={o.range_max}",
-              "Decrease range_min or increase range_max.")
-    if o.num_negatives > o.range_max - o.range_min:
-        _fail("num_negatives", o.num_negatives,
-              f"only {o.range_max - o.range_min} candidates lie in [range_min={o.range_min}, "
-              f"range_max={o.range_max})", "Decrease num_negatives or range_min, or increase range_max.")
-    for name in ("batch_size", "search_batch_size", "query_batch_size", "shard_size", "num_actors"):
-        if getattr(o, name) < 1:
-            _fail(name, getattr(o, name), "must be >= 1", "Use a positive integer.")
-    return o
+    """Fill range_max from the data; raises before any embedding. Returns a new MiningOptions."""
+    return o.resolved(max_positives, has_cross_encoder)
 
 
 def _load_queries(shards):
@@ -129,16 +62,15 @@ def _load_queries(shards):
     return sp.vstack(parts).tocsr() if shards.sparse else np.concatenate(parts, axis=0)
 
 
-def _embed_and_search(inp: MiningInput, model, o: MiningOptions, cache_dir: str, k: int):
+def _embed_and_search(inp: MiningInput, model, o: MiningOptions, runner, cache_dir: str, k: int):
     c_sh, q_sh = embed_all(
         [dict(texts=inp.corpus, role="document", prompt=o.corpus_prompt, prompt_name=o.corpus_prompt_name),
          dict(texts=inp.queries, role="query", prompt=o.query_prompt, prompt_name=o.query_prompt_name)],
-        model, cache_dir, batch_size=o.batch_size, shard_size=o.shard_size, executor=o.executor,
-        num_actors=o.num_actors, num_gpus=o.num_gpus)
+        model, cache_dir, runner, batch_size=o.batch_size, shard_size=o.shard_size)
     queries = _load_queries(q_sh)
     scores, ids, pos_scores, info = search_all(
-        queries, c_sh, k, o.index, batch_size=o.search_batch_size, executor=o.executor,
-        parallelism=o.search_parallelism, pair_qid=inp.pair_qid, pair_did=inp.pair_did)
+        queries, c_sh, k, o.index, runner, batch_size=o.search_batch_size, pair_qid=inp.pair_qid,
+        pair_did=inp.pair_did)
     info.update(embedded_documents=c_sh.embedded, embedded_queries=q_sh.embedded, corpus_shards=len(c_sh),
                 cache_dir=cache_dir)
     return scores, ids, pos_scores, info
@@ -183,24 +115,21 @@ def mine(dataset, model, *, corpus=None, cross_encoder=None, anchor_column_name:
     o = options or MiningOptions()
     inp = prepare_input(dataset, anchor_column_name, positive_column_name, corpus, corpus_column_name)
     o = resolve_options(o, inp.max_positives, cross_encoder is not None)
-    if o.executor == "ray":
-        from raypipe.mining.ray_stages import ensure_ray
-
-        ensure_ray()
+    runner = get_runner(o)
     tmp = tempfile.TemporaryDirectory(prefix="raypipe-mine-") if cache_dir is None else None
     writer = AtomicParquetWriter(output_dir, overwrite) if output_dir else None
     try:
         k = o.range_max + inp.max_positives
-        scores, ids, pos_scores, info = _embed_and_search(inp, model, o, cache_dir or tmp.name, k)
+        scores, ids, pos_scores, info = _embed_and_search(inp, model, o, runner, cache_dir or tmp.name, k)
+        info["executor"] = runner.name
         if cross_encoder is not None:
             scores, pos_scores = rescore_candidates(cross_encoder, inp.queries, inp.corpus, ids, inp.pair_qid,
-                                                    inp.pair_did, o.batch_size, o.executor, o.num_actors,
-                                                    o.num_gpus)
+                                                    inp.pair_did, runner, o.batch_size)
         tables: list[pa.Table] = []
         counters, neg, diff, max_rows = _batches(inp, scores, ids, pos_scores, o, writer, tables)
         stats = score_stats(pos_scores, neg, diff)
         n_out = writer.rows if writer else sum(t.num_rows for t in tables)
-        text = format_stats(stats, counters, asdict(o), max_rows - n_out, max_rows)
+        text = format_stats(stats, counters, o.model_dump(), max_rows - n_out, max_rows)
         info.update(queries=len(inp.queries), documents=len(inp.corpus), pairs=len(inp.pair_qid), rows=n_out,
                     range_max=o.range_max, skipped=counters)
         table = None

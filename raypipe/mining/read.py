@@ -58,10 +58,8 @@ def _to_table(data: Any) -> pa.Table:
         return pq.read_table(p)
     if isinstance(data, dict):
         return pa.table(data)
-    if hasattr(data, "to_arrow_refs"):  # Ray Dataset: pull the (text) blocks to the driver
-        import ray
-
-        tables = [t for t in ray.get(data.to_arrow_refs()) if t.num_rows]
+    if hasattr(data, "to_arrow_refs"):  # Ray Dataset: stream the (text) blocks to the driver
+        tables = [t for t in data.iter_batches(batch_size=None, batch_format="pyarrow") if t.num_rows]
         return pa.concat_tables(tables) if tables else pa.table({c: [] for c in data.columns()})
     if hasattr(data, "data") and hasattr(data, "column_names"):  # datasets.Dataset
         return data.data.table if hasattr(data.data, "table") else pa.Table.from_pydict(data.to_dict())

@@ -96,9 +96,9 @@ def merge_topk(a_scores, a_ids, b_scores, b_ids, k: int):
     return np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
 
 
-def search_all(queries, shards, k: int, spec: IndexSpec, *, batch_size: int = 16384, executor: str = "local",
-               parallelism: int = 2, pair_qid=None, pair_did=None):
-    """Search every shard; return (scores (N_q, k), ids (N_q, k), pair_scores, info)."""
+def search_all(queries, shards, k: int, spec: IndexSpec, runner, *, batch_size: int = 16384, pair_qid=None,
+               pair_did=None):
+    """Search every shard (where: the runner's choice); return (scores (N_q, k), ids (N_q, k), pair_scores, info)."""
     n_q = queries.shape[0]
     acc_s = np.full((n_q, k), -np.inf, np.float32)
     acc_i = np.full((n_q, k), -1, np.int64)
@@ -115,11 +115,5 @@ def search_all(queries, shards, k: int, spec: IndexSpec, *, batch_size: int = 16
         info["search_s"].append(r.search_s)
 
     jobs = [(p, s) for p, s in zip(shards.paths, shards.starts)]
-    if executor == "ray":
-        from raypipe.mining.ray_stages import search_shards_ray
-
-        search_shards_ray(jobs, queries, k, spec, batch_size, pair_qid, pair_did, parallelism, consume)
-    else:
-        for path, start in jobs:
-            consume(search_shard(path, start, queries, k, spec, batch_size, pair_qid, pair_did))
+    runner.search(jobs, queries, k, spec, batch_size, pair_qid, pair_did, consume)
     return acc_s, acc_i, pair_scores, info

@@ -1,22 +1,33 @@
-"""raypipe's encoders and their modules, saved and loaded in sentence-transformers' format."""
+"""raypipe's encoders and their modules, saved and loaded in sentence-transformers' format.
 
-from raypipe.models.cross import CrossEncoder
-from raypipe.models.dense import SentenceTransformer
-from raypipe.models.layers import Dense, Normalize
-from raypipe.models.pooling import Pooling
-from raypipe.models.sparse import SparseEncoder
-from raypipe.models.sparse_autoencoder import SparseAutoEncoder
-from raypipe.models.splade_pooling import SpladePooling
-from raypipe.models.transformer import Transformer
+Imported lazily (PEP 562): `from raypipe.models import SentenceTransformer` loads transformers, while importing a
+light submodule such as `raypipe.models.similarity` (as the losses do) does not."""
 
-__all__ = [
-    "SentenceTransformer",
-    "CrossEncoder",
-    "SparseEncoder",
-    "Transformer",
-    "Pooling",
-    "Dense",
-    "Normalize",
-    "SpladePooling",
-    "SparseAutoEncoder",
-]
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "SentenceTransformer": "raypipe.models.dense",
+    "CrossEncoder": "raypipe.models.cross",
+    "SparseEncoder": "raypipe.models.sparse",
+    "Transformer": "raypipe.models.transformer",
+    "Pooling": "raypipe.models.pooling",
+    "Dense": "raypipe.models.layers",
+    "Normalize": "raypipe.models.layers",
+    "SpladePooling": "raypipe.models.splade_pooling",
+    "SparseAutoEncoder": "raypipe.models.sparse_autoencoder",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'raypipe.models' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = list(_LAZY)

@@ -47,6 +47,9 @@ class EncoderBase(nn.Sequential):
     """nn.Sequential of raypipe modules; module 0 is the Transformer."""
 
     model_type = "SentenceTransformer"
+    kind = "dense"  # raypipe's model kind (configs, registry, loss requirements); model_type: the ST format name
+
+    kind = "dense"  # raypipe's model kind; model_type is the sentence-transformers format name
 
     @property
     def device(self) -> torch.device:

@@ -49,6 +49,9 @@ class CrossEncoder(EncoderBase):
     """
 
     model_type = "CrossEncoder"
+    kind = "cross"  # raypipe's model kind (configs, registry, loss requirements)
+
+    kind = "cross"  # raypipe's model kind (configs, registry, loss requirements)
 
     def __init__(
         self,

@@ -34,6 +34,9 @@ class SentenceTransformer(EmbedderMixin, EncoderBase):
     """
 
     model_type = "SentenceTransformer"
+    kind = "dense"  # raypipe's model kind (configs, registry, loss requirements); model_type: the ST format name
+
+    kind = "dense"  # raypipe's model kind (configs, registry, loss requirements)
 
     def __init__(
         self,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 import transformers
 
-from raypipe import __version__
+from raypipe._version import __version__
 from raypipe.models.layers import Dense, Normalize
 from raypipe.models.module_io import read_json, write_json
 from raypipe.models.pooling import Pooling

@@ -41,6 +41,9 @@ class SparseEncoder(EmbedderMixin, EncoderBase):
     """
 
     model_type = "SparseEncoder"
+    kind = "sparse"  # raypipe's model kind (configs, registry, loss requirements)
+
+    kind = "sparse"  # raypipe's model kind (configs, registry, loss requirements)
 
     def __init__(
         self,

@@ -60,7 +60,6 @@ class RaypipeTrainer(Trainer):
     """
 
     args_class = SentenceTransformerTrainingArguments
-    model_kind = "SentenceTransformer"
 
     def __init__(self, model=None, args=None, train_dataset=None, eval_dataset=None, loss=None, evaluator=None,
                  data_collator=None, model_init: Callable | None = None, callbacks=None, optimizers=(None, None),

@@ -151,7 +151,7 @@ class ModelCardCallback(TrainerCallback):
         task = "".join("-" + c.lower() if c.isupper() else c for c in kind).strip("-") or "evaluation"
         name = getattr(evaluator, "name", "") or "eval"
         return [{
-            "name": f"{self.trainer.model_kind} trained with raypipe",
+            "name": f"{type(self.trainer.model).__name__} trained with raypipe",
             "results": [{
                 "task": {"type": task, "name": kind},
                 "dataset": {"name": name, "type": name},

@@ -23,7 +23,6 @@ class SentenceTransformerTrainer(RaypipeTrainer):
     See RaypipeTrainer for the arguments."""
 
     args_class = SentenceTransformerTrainingArguments
-    model_kind = "SentenceTransformer"
 
     def get_default_loss(self, model):
         from raypipe.losses.dense.cosent import CoSENTLoss
@@ -39,7 +38,6 @@ class CrossEncoderTrainer(RaypipeTrainer):
     CrossEntropyLoss. The collator keeps raw texts; the losses build and tokenize the pairs."""
 
     args_class = CrossEncoderTrainingArguments
-    model_kind = "CrossEncoder"
 
     def __init__(self, model=None, args=None, train_dataset=None, eval_dataset=None, **kwargs):
         for split, ds in (("train", train_dataset), ("eval", eval_dataset)):
@@ -70,7 +68,6 @@ class SparseEncoderTrainer(RaypipeTrainer):
     training) is added unless the callbacks already hold one."""
 
     args_class = SparseEncoderTrainingArguments
-    model_kind = "SparseEncoder"
 
     def __init__(self, *args, callbacks=None, **kwargs):
         super().__init__(*args, callbacks=callbacks, **kwargs)

@@ -23,9 +23,9 @@ def _texts(table):
 def _run(tmp_path, name, executor, model, ce, extra=()):
     out = tmp_path / name
     assert main(["mine", CONFIG, f"model={model}", f"cross_encoder={ce}", "data.limit_pairs=40",
-                 "data.limit_corpus=60", "index.shard_size=40", f"ray.executor={executor}",
+                 "data.limit_corpus=60", "mining.shard_size=40", f"mining.executor={executor}",
                  f"output.dir={out}", f"output.cache_dir={tmp_path / ('cache-' + name)}",
-                 "mining.relative_margin=null", "mining.range_max=12", "ray.num_actors=1", *extra]) == 0
+                 "mining.relative_margin=null", "mining.range_max=12", "mining.num_actors=1", *extra]) == 0
     return pq.read_table(str(out))
 
 

@@ -20,11 +20,11 @@ def test_choose_index_by_size_and_budget():
     spec = IndexSpec()
     assert choose_index(5_000, 384, spec) == "Flat"
     assert choose_index(1_000_000, 384, spec) == f"IVF{default_nlist(1_000_000)},Flat"
-    small = IndexSpec(memory_budget=200 * 1024**2)  # 1M x 384 floats = 1.5 GB does not fit -> PQ
+    small = IndexSpec(memory_budget_gb=200 / 1024)  # 1M x 384 floats = 1.5 GB does not fit 200 MiB -> PQ
     assert choose_index(1_000_000, 384, small).startswith("IVF4096,PQ")
     assert choose_index(1_000_000, 384, small).endswith("x8")
     assert choose_index(50_000, 64, IndexSpec(kind="hnsw")) == "HNSW32,Flat"
-    with pytest.raises(ValueError, match="index kind"):
+    with pytest.raises(ValueError, match="kind: Input should be .auto., .flat."):
         IndexSpec(kind="annoy")
 
 
@@ -154,7 +154,7 @@ def test_atomic_writer(tmp_path):
 
 def test_embedding_rows_are_sent_longest_first_within_a_shard():
     """Actor batches hold texts of similar length (less padding); `row` maps each back to its place in the shard."""
-    from raypipe.mining.ray_stages import _task_rows
+    from raypipe.mining.ray_runner import _task_rows
 
     texts = ["bb", "a", "dddd", "ccc", ""]
     t = _task_rows(3, pa.array(texts), key=1)

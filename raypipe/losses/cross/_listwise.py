@@ -134,7 +134,7 @@ class ListwiseCrossEncoderLoss(CrossEncoderLoss):
             label_shape="list of (num_docs_i,) per query; ragged allowed",
             listwise=True,
             num_labels=1,
-            model_types=("CrossEncoder",),
+            model_kinds=("cross",),
             notes="column 0: query string; column 1: list of documents; labels: one relevance per document",
         )
 

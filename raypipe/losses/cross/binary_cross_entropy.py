@@ -72,7 +72,7 @@ class BinaryCrossEntropyLoss(CrossEncoderLoss):
             label_kind="float",
             label_shape="(batch,)",
             num_labels=1,
-            model_types=("CrossEncoder",),
+            model_kinds=("cross",),
             notes="labels are 1/0 or floats in [0, 1]",
         )
 

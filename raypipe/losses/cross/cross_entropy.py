@@ -83,7 +83,7 @@ class CrossEntropyLoss(CrossEncoderLoss):
             label=LABEL_REQUIRED,
             label_kind="int",
             label_shape="(batch,)",
-            model_types=("CrossEncoder",),
+            model_kinds=("cross",),
             notes="class ids in [0, num_labels); the model needs num_labels >= 2",
         )
 

@@ -99,7 +99,7 @@ class MarginMSELoss(CrossEncoderLoss):
             label_kind="vector",
             label_shape="(batch,), (batch, num_negatives) margins or (batch, num_negatives + 1) scores",
             num_labels=1,
-            model_types=("CrossEncoder",),
+            model_kinds=("cross",),
         )
 
     def get_config_dict(self) -> dict:

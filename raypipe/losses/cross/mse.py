@@ -70,7 +70,7 @@ class MSELoss(CrossEncoderLoss):
             label_kind="float",
             label_shape="(batch,)",
             num_labels=1,
-            model_types=("CrossEncoder",),
+            model_kinds=("cross",),
         )
 
     def get_config_dict(self) -> dict:

@@ -119,7 +119,7 @@ class MultipleNegativesRankingLoss(CrossEncoderLoss):
             max_inputs=None,
             label=LABEL_NONE,
             num_labels=1,
-            model_types=("CrossEncoder",),
+            model_kinds=("cross",),
             notes="needs >= 2 rows per batch for in-batch negatives; avoid duplicate positives in a batch",
         )
 

@@ -53,7 +53,7 @@ class AnglELoss(CoSENTLoss):
             label=LABEL_OPTIONAL,
             label_kind="float",
             label_shape="(batch,)",
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
             notes="pairs need a float score; (anchor, positive, negatives...) need no label",
         )
 

@@ -101,7 +101,7 @@ class BatchHardTripletLoss(RaypipeLoss):
             label=LABEL_REQUIRED,
             label_kind="int",
             label_shape="(batch,)",
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
             notes="each batch needs at least 2 examples per class (use a group-by-label batch sampler)",
         )
 

@@ -86,7 +86,7 @@ class CachedGISTEmbedLoss(GISTEmbedLoss):
             loss_name=type(self).__name__,
             min_inputs=2,
             max_inputs=None,
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
             notes="column 0 = anchor, 1 = positive, further columns = negatives; needs a guide model",
         )
 

@@ -102,7 +102,7 @@ class ContrastiveLoss(RaypipeLoss):
             label=LABEL_REQUIRED,
             label_kind="binary",
             label_shape="(batch,)",
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
         )
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:

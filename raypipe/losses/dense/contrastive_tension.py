@@ -70,7 +70,7 @@ class ContrastiveTensionLoss(RaypipeLoss):
             label=LABEL_OPTIONAL,
             label_kind="binary",
             label_shape="(batch,)",
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
             notes="use ContrastiveTensionDataLoader; optimize the loss's own parameters (model1) too",
         )
 

@@ -46,7 +46,7 @@ class ContrastiveTensionLossInBatchNegatives(RaypipeLoss):
             loss_name=type(self).__name__,
             min_inputs=1,
             max_inputs=1,
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
             notes="optimize the loss's own parameters (model1, logit_scale) too",
         )
 

@@ -58,7 +58,7 @@ class CosineSimilarityLoss(RaypipeLoss):
             label=LABEL_REQUIRED,
             label_kind="float",
             label_shape="(batch,)",
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
         )
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:

@@ -135,7 +135,7 @@ class DenoisingAutoEncoderLoss(RaypipeLoss):
             loss_name=type(self).__name__,
             min_inputs=2,
             max_inputs=2,
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
             notes="column 0 = damaged text, column 1 = original text; optimize the loss's decoder parameters too",
         )
 

@@ -74,7 +74,7 @@ class DistillKLDivLoss(RaypipeLoss):
             label=LABEL_REQUIRED,
             label_kind="float",
             label_shape="(batch, num_columns - 1)",
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
         )
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:

@@ -76,7 +76,7 @@ class EmbedDistillLoss(RaypipeLoss):
             label=LABEL_REQUIRED,
             label_kind="vector",
             label_shape="(batch, teacher_dim) or (batch, num_columns, teacher_dim)",
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
         )
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:

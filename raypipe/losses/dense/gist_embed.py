@@ -187,7 +187,7 @@ class GISTEmbedLoss(RaypipeLoss):
             loss_name=type(self).__name__,
             min_inputs=2,
             max_inputs=3,
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
             notes="column 0 = anchor, 1 = positive, optional 2 = negative; needs a guide model",
         )
 

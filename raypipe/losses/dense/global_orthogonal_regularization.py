@@ -68,7 +68,7 @@ class GlobalOrthogonalRegularizationLoss(RaypipeLoss):
             min_inputs=1,
             max_inputs=None,
             label=LABEL_OPTIONAL,
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
             notes="labels are ignored; returns a dict of terms; combine it with a main loss",
         )
 

@@ -54,7 +54,7 @@ class MarginMSELoss(RaypipeLoss):
             label=LABEL_REQUIRED,
             label_kind="float",
             label_shape="(batch, num_negatives) or (batch, num_negatives + 1) or (batch,)",
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
         )
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:

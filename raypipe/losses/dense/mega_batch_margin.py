@@ -76,7 +76,7 @@ class MegaBatchMarginLoss(RaypipeLoss):
             loss_name=type(self).__name__,
             min_inputs=2,
             max_inputs=2,
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
             notes="hard negatives are mined from the other positives in the batch; explicit negatives are not used",
         )
 

@@ -219,7 +219,7 @@ class MultipleNegativesRankingLoss(RaypipeLoss):
             loss_name=type(self).__name__,
             min_inputs=2,
             max_inputs=None,
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
             notes="column 0 = anchor, column 1 = positive, further columns = hard negatives",
         )
 

@@ -50,7 +50,7 @@ class OnlineContrastiveLoss(RaypipeLoss):
             label=LABEL_REQUIRED,
             label_kind="binary",
             label_shape="(batch,)",
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
         )
 
     def forward(

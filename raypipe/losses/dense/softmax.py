@@ -94,7 +94,7 @@ class SoftmaxLoss(RaypipeLoss):
             label=LABEL_REQUIRED,
             label_kind="int",
             label_shape="(batch,)",
-            model_types=("SentenceTransformer",),
+            model_kinds=("dense",),
             notes=f"class labels in [0, {self.num_labels})",
         )
 

@@ -84,7 +84,7 @@ class TripletLoss(RaypipeLoss):
 
     def input_requirements(self) -> LossRequirements:
         return LossRequirements(
-            loss_name=type(self).__name__, min_inputs=3, max_inputs=3, model_types=("SentenceTransformer",)
+            loss_name=type(self).__name__, min_inputs=3, max_inputs=3, model_kinds=("dense",)
         )
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:

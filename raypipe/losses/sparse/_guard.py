@@ -48,7 +48,7 @@ def sparse_requirements(dense: LossRequirements, standalone: bool = False) -> Lo
     note = "" if standalone else "base loss only: wrap it in SpladeLoss or CSRLoss"
     return replace(
         dense,
-        model_types=("SparseEncoder",),
+        model_kinds=("sparse",),
         notes="; ".join(n for n in (dense.notes, note) if n),
     )
 

@@ -83,7 +83,7 @@ class CSRLoss(RaypipeLoss):
         return replace(
             inner,
             loss_name=f"CSRLoss({inner.loss_name})",
-            model_types=("SparseEncoder",),
+            model_kinds=("sparse",),
             notes="; ".join(n for n in (inner.notes, "model must end in a SparseAutoEncoder module") if n),
         )
 

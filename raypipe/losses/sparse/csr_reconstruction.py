@@ -126,7 +126,7 @@ class CSRReconstructionLoss(RaypipeLoss):
         return LossRequirements(
             loss_name="CSRReconstructionLoss",
             min_inputs=1,
-            model_types=("SparseEncoder",),
+            model_kinds=("sparse",),
             notes="component of CSRLoss; needs a SparseAutoEncoder module",
         )
 

@@ -77,7 +77,7 @@ class FlopsLoss(RaypipeLoss):
         return LossRequirements(
             loss_name="FlopsLoss",
             min_inputs=1,
-            model_types=("SparseEncoder",),
+            model_kinds=("sparse",),
             notes="regularizer only: pass it to SpladeLoss as document_regularizer / query_regularizer",
         )
 

@@ -161,7 +161,7 @@ class SpladeLoss(RaypipeLoss):
             inner,
             loss_name=f"{type(self).__name__}({inner.loss_name})",
             min_inputs=min_inputs,
-            model_types=("SparseEncoder",),
+            model_kinds=("sparse",),
             notes="; ".join(n for n in (inner.notes, notes) if n),
         )
 

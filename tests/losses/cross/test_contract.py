@@ -85,7 +85,7 @@ def test_input_requirements(ce_pair, ce3_pair, name):
     model = ce3_pair[0] if name == "CrossEntropyLoss" else ce_pair[0]
     req = getattr(cross, name)(model).input_requirements()
     assert isinstance(req, LossRequirements) and req.loss_name == name
-    assert req.model_types == ("CrossEncoder",)
+    assert req.model_kinds == ("cross",)
     assert req.listwise == (name in LISTWISE)
     assert req.num_labels == (None if name == "CrossEntropyLoss" else 1)
     if name in LISTWISE:

@@ -244,7 +244,7 @@ def test_input_requirements():
         req = loss.input_requirements()
         assert isinstance(req, LossRequirements) and req.loss_name == type(loss).__name__
         assert (req.min_inputs, req.max_inputs, req.label) == EXPECTED_REQUIREMENTS[req.loss_name]
-        assert "SentenceTransformer" in req.model_types
+        assert "dense" in req.model_kinds
         assert isinstance(loss.get_config_dict(), dict)
     # wrappers report the inner loss's requirements under a combined name
     req = MatryoshkaLoss(model, CoSENTLoss(model), [32, 16]).input_requirements()

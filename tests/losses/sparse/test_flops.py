@@ -47,4 +47,4 @@ def test_flops_is_regularizer_only():
         loss.compute_loss_from_embeddings(torch.rand(3))
     assert loss.get_config_dict() == {"threshold": None}
     assert "paria2020minimizing" in loss.citation
-    assert loss.input_requirements().model_types == ("SparseEncoder",)
+    assert loss.input_requirements().model_kinds == ("sparse",)

@@ -108,5 +108,5 @@ def test_input_requirements_follow_the_base_loss():
     req = SpladeLoss(None, SparseMultipleNegativesRankingLoss(None), 1e-3, 1e-3).input_requirements()
     assert req.loss_name == "SpladeLoss(SparseMultipleNegativesRankingLoss)"
     assert req.min_inputs == 2 and req.max_inputs is None and req.label == "none"
-    assert req.model_types == ("SparseEncoder",)
+    assert req.model_kinds == ("sparse",)
     assert req.problems(num_inputs=1, has_label=False)

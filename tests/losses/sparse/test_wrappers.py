@@ -133,7 +133,7 @@ def test_standalone_forward_raises(cls):
     with pytest.raises(AttributeError):  # the exception type sentence-transformers raises here
         loss(features, torch.zeros(2))
     req = loss.input_requirements()
-    assert req.loss_name == cls and req.model_types == ("SparseEncoder",) and "SpladeLoss" in req.notes
+    assert req.loss_name == cls and req.model_kinds == ("sparse",) and "SpladeLoss" in req.notes
     assert loss.citation
 
 
@@ -159,7 +159,7 @@ def test_cosine_losses_switch_the_model_to_cosine(tiny_mlm_dir):
 
 def test_sparse_mse_is_standalone():
     req = rp_losses.SparseMSELoss(None).input_requirements()
-    assert req.model_types == ("SparseEncoder",) and "SpladeLoss" not in req.notes
+    assert req.model_kinds == ("sparse",) and "SpladeLoss" not in req.notes
     assert req.label == "required"
 
 

@@ -1,0 +1,26 @@
+"""The `ray:` section every command shares: which Ray to use and how it reports progress. Resources of a stage
+(actors, workers, GPUs per actor) belong to that stage's own section, not here."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from raypipe.config.base import StrictModel
+
+__all__ = ["RayConfig"]
+
+
+class RayConfig(StrictModel):
+    """Connect to a running cluster (`address`, or RAY_ADDRESS as `ray job submit` sets it) or start an embedded
+    Ray on this machine."""
+
+    address: str | None = Field(
+        None, description="Ray cluster address ('auto', 'ray://host:10001', host:port); null: the cluster in "
+                          "RAY_ADDRESS if set (as under `ray job submit`), else an embedded Ray on this machine")
+    num_cpus: int | None = Field(
+        None, ge=1, description="CPUs of an embedded Ray (null: all); ignored when connecting to a cluster")
+    num_gpus: int | None = Field(
+        None, ge=0, description="GPUs of an embedded Ray (null: all); ignored when connecting to a cluster")
+    progress_bars: bool = Field(False, description="show Ray Data's per-operator progress bars on the terminal")
+    log_level: str = Field("WARNING", pattern="^(DEBUG|INFO|WARNING|ERROR)$",
+                           description="log level of Ray Data's logger on the driver")

@@ -1,0 +1,74 @@
+"""The mining job: `run(MineConfig) -> MineResult`. Loads the pairs, corpus and models the config names, resolves
+the executor once, starts or joins Ray only when it is needed, and mines."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from raypipe.config.mine import MineConfig
+from raypipe.config.paths import resolve_path
+from raypipe.mining import mine
+from raypipe.mining.runner import resolve_executor
+from raypipe.registry import get_kind
+
+__all__ = ["MineResult", "run", "build_mine_arguments"]
+
+
+@dataclass
+class MineResult:
+    output_dir: str
+    info: dict
+    stats: dict
+    stats_text: str
+    output_format: str
+    seconds: float
+
+    def summary(self) -> str:
+        i = self.info
+        return "\n".join([
+            self.stats_text,
+            f"Mined {i['rows']:,} rows ({self.output_format}) for {i['queries']:,} queries against "
+            f"{i['documents']:,} documents in {self.seconds:.1f}s on the {i['executor']} executor (newly embedded: "
+            f"{i['embedded_documents']:,} documents, {i['embedded_queries']:,} queries; embedding cache: "
+            f"{i['cache_dir']}).",
+            f"Output written to {self.output_dir}",
+        ])
+
+
+def _read(path: str, limit: int | None):
+    table = pq.read_table(resolve_path(path))
+    return table if limit is None else table.slice(0, limit)
+
+
+def build_mine_arguments(cfg: MineConfig, executor: str) -> dict[str, Any]:
+    """Keyword arguments of `raypipe.mining.mine` for this config (data read and models loaded here)."""
+    d = cfg.data
+    model = get_kind(cfg.model.kind).model_class(resolve_path(cfg.model.path))
+    ce = get_kind("cross").model_class(resolve_path(cfg.cross_encoder)) if cfg.cross_encoder else None
+    options = cfg.mining.model_copy(update={"executor": executor, "verbose": False})
+    return dict(dataset=_read(d.pairs, d.limit_pairs), model=model,
+                corpus=_read(d.corpus, d.limit_corpus) if d.corpus else None, cross_encoder=ce,
+                anchor_column_name=d.anchor_column, positive_column_name=d.positive_column,
+                corpus_column_name=d.corpus_column, options=options, output_dir=cfg.output.dir,
+                cache_dir=cfg.output.cache_dir, overwrite=cfg.output.overwrite)
+
+
+def run(cfg: MineConfig) -> MineResult:
+    """Mine as the config says; Ray is started (or joined) only for the Ray executor."""
+    executor = resolve_executor(cfg.mining.executor, cfg.ray.address)
+    t0 = time.perf_counter()
+    if executor == "ray":
+        from raypipe.runtime import ray_runtime
+
+        runtime = ray_runtime(cfg.ray)
+    else:
+        runtime = contextlib.nullcontext()
+    with runtime:
+        result = mine(**build_mine_arguments(cfg, executor))
+    return MineResult(result.output_dir, result.info, result.stats, result.stats_text, cfg.mining.output_format,
+                      time.perf_counter() - t0)

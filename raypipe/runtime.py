@@ -1,0 +1,69 @@
+"""The one Ray runtime helper every job uses: connect to a cluster or start an embedded Ray, and set Ray Data's
+logging and progress settings. Ray-facing (imports Ray).
+
+    with ray_runtime(cfg.ray):
+        ...   # Ray is up; stopped on exit only if this call started it
+
+Connecting to an existing cluster (an address in the config, RAY_ADDRESS as `ray job submit` sets it, or a Ray
+already initialized in this process) never passes num_cpus/num_gpus: Ray refuses them there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+import ray
+
+from raypipe.config.runtime import RayConfig
+
+__all__ = ["ray_runtime", "ensure_ray", "cluster_resources"]
+
+logger = logging.getLogger(__name__)
+
+
+def ensure_ray(cfg: RayConfig | None = None) -> bool:
+    """Make sure Ray is initialized; returns True when this call started it (embedded or connected).
+    A Ray already running keeps its settings unless a config is given."""
+    if ray.is_initialized():
+        if cfg is not None:
+            _configure_data(cfg)
+        return False
+    cfg = cfg or RayConfig()
+    address = cfg.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        if cfg.num_cpus is not None or cfg.num_gpus is not None:
+            logger.info("ray.num_cpus/num_gpus are ignored when connecting to the cluster at %s.", address)
+        ray.init(address=address, log_to_driver=True, ignore_reinit_error=True)
+    else:
+        ray.init(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, include_dashboard=False, log_to_driver=False,
+                 ignore_reinit_error=True)
+    _configure_data(cfg)
+    return True
+
+
+def _configure_data(cfg: RayConfig) -> None:
+    import ray.data
+
+    logging.getLogger("ray.data").setLevel(cfg.log_level)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = cfg.progress_bars
+    ctx.print_on_execution_start = cfg.progress_bars
+
+
+@contextlib.contextmanager
+def ray_runtime(cfg: RayConfig | None = None) -> Iterator[None]:
+    """Ray for the duration of the block; shut down at the end only if this block started it."""
+    started = ensure_ray(cfg)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def cluster_resources() -> dict[str, float]:
+    """Total resources of the connected cluster (CPU, GPU, memory, custom)."""
+    return dict(ray.cluster_resources())
