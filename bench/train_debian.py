@@ -12,6 +12,10 @@ sentence-transformers, printing the largest output difference):
   SPLADE max pooling, SpladeLoss(SparseMultipleNegativesRankingLoss) with FLOPS regularizers. Dev nDCG@10 and
   active dimensions per document.
 
+The fresh heads come from raypipe.models.cross_from_checkpoint / splade_from_checkpoint (the SPLADE head is first
+fitted with `--mlm-steps` of plain MLM on the training descriptions, then its logit offset calibrated to
+`--init-active-dims` terms per document; see docs/models_init.md).
+
 The dev set is a seeded sample of `--eval-queries` dev queries searched among `--eval-docs` documents (their
 relevant documents plus random others); the full 5,786 x 59,620 dev run costs ~48 CPU-minutes per model
 (bench/eval_debian.py). Train and dev packages are disjoint. Cost grows linearly with train pairs and eval docs.
@@ -136,28 +140,12 @@ def cross_train_set(train, texts, seed: int):
                                        "label": [rows[i][2] for i in order]})
 
 
-def fresh_head_model(kind: str, out: str, seed: int) -> str:
-    """MiniLM's encoder with a new, seeded head saved as a plain Hugging Face folder: 'cls' = 1-logit sequence
-    classification head, 'mlm' = masked-LM head (transform randomly initialized, decoder tied to the embeddings)."""
-    from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
-
-    torch.manual_seed(seed)
-    src = minilm_path()
-    if kind == "cls":
-        model = AutoModelForSequenceClassification.from_pretrained(src, num_labels=1)
-    else:
-        model = AutoModelForMaskedLM.from_pretrained(src)
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(src).save_pretrained(out)
-    return out
-
-
 def section_cross(a, data) -> dict:
     import sentence_transformers as st
 
-    import raypipe
     from raypipe.eval import CrossEncoderRerankingEvaluator
     from raypipe.losses.cross import BinaryCrossEntropyLoss
+    from raypipe.models import cross_from_checkpoint
     from raypipe.train import CrossEncoderTrainer, CrossEncoderTrainingArguments
 
     train, eval_q, eval_corpus, relevant, texts = data
@@ -166,8 +154,7 @@ def section_cross(a, data) -> dict:
     samples = [{"query": t, "positive": [eval_corpus[d] for d in relevant[q]],
                 "documents": [eval_corpus[d] for d in cands[q]]} for q, t in rerank_q.items()]
     ev = CrossEncoderRerankingEvaluator(samples, at_k=10, name="debian-dev-rerank", batch_size=64)
-    init = fresh_head_model("cls", os.path.join(a.out_dir, "minilm-cls-init"), a.seed)
-    model = raypipe.CrossEncoder(init, device="cpu")
+    model = cross_from_checkpoint(minilm_path(), num_labels=1, seed=a.seed, device="cpu")  # fresh seeded head
     before, eval_s = timed(ev, model)
     ds = cross_train_set(train.slice(0, a.cross_train_pairs), texts, a.seed)
     args = training_args(CrossEncoderTrainingArguments, a, os.path.join(a.out_dir, "cross-run"),
@@ -185,72 +172,23 @@ def section_cross(a, data) -> dict:
             "steps": trainer.state.global_step, "saved": path, "st_load_max_diff": diff, "after_all": after}
 
 
-def warm_up_mlm_head(folder: str, texts: list[str], a) -> dict:
-    """Fit the fresh masked-LM head on `texts` with the encoder (and the tied word embeddings) frozen: plain MLM,
-    15% of tokens masked, vocabulary logits only at masked positions, so a step costs about one no-grad encoder
-    forward. Then the logit offset is calibrated (see calibrate_logit_offset): without both, the random head puts
-    ~all 30,522 vocabulary entries above zero, SPLADE starts from dot products in the tens of thousands and its
-    MNRL loss from ~1,300. Saves the model back to `folder`."""
-    from transformers import AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling
-
-    torch.manual_seed(a.seed)
-    tok = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForMaskedLM.from_pretrained(folder)
-    head = [p for n, p in model.named_parameters() if n.startswith("cls.predictions.")]
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for p in head:
-        p.requires_grad_(True)
-    opt = torch.optim.AdamW(head, lr=a.mlm_lr)
-    collate = DataCollatorForLanguageModeling(tok, mlm_probability=0.15, return_tensors="pt")
-    losses = []
-    for step in range(a.mlm_steps):
-        chunk = [texts[(step * a.batch_size + i) % len(texts)] for i in range(a.batch_size)]
-        batch = collate([tok(t, truncation=True, max_length=a.sparse_max_seq_length) for t in chunk])
-        with torch.no_grad():
-            hidden = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        at = batch["labels"] != -100  # (B, T) masked positions
-        logits = model.cls(hidden[at])  # (n_masked, vocab)
-        loss = torch.nn.functional.cross_entropy(logits, batch["labels"][at])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss))
-    offset = calibrate_logit_offset(model, tok, texts[: 4 * a.batch_size], a)
-    model.save_pretrained(folder)
-    return {"mlm_steps": a.mlm_steps, "mlm_loss_first": float(np.mean(losses[:10])),
-            "mlm_loss_last": float(np.mean(losses[-10:])), "logit_offset": offset}
-
-
-@torch.no_grad()
-def calibrate_logit_offset(model, tok, texts: list[str], a) -> float:
-    """Lower the head's output bias by one constant c so an average document starts with ~`init_active_dims`
-    vocabulary entries above zero. MLM training cannot fix c (softmax ignores a shift of every logit), but SPLADE's
-    log(1 + relu(.)) is all about it. c = mean over documents of the per-document quantile of the max-pooled
-    logits (B, V) at 1 - init_active_dims / V."""
-    batch = tok(texts, truncation=True, max_length=a.sparse_max_seq_length, padding=True, return_tensors="pt")
-    logits = model(**batch).logits  # (B, T, V)
-    logits = logits.masked_fill(~batch["attention_mask"].bool()[..., None], float("-inf")).amax(dim=1)  # (B, V)
-    q = 1.0 - a.init_active_dims / logits.shape[1]
-    c = float(torch.quantile(logits, q, dim=1).mean())
-    model.cls.predictions.bias -= c
-    return c
-
-
 def section_sparse(a, data) -> dict:
     import datasets
     import sentence_transformers as st
 
-    import raypipe
     from raypipe.eval import SparseInformationRetrievalEvaluator
     from raypipe.losses.sparse import SparseMultipleNegativesRankingLoss, SpladeLoss
+    from raypipe.models import splade_from_checkpoint
     from raypipe.train import SparseEncoderTrainer, SparseEncoderTrainingArguments
 
     train, eval_q, eval_corpus, relevant, _ = data
-    init = fresh_head_model("mlm", os.path.join(a.out_dir, "minilm-mlm-init"), a.seed)
-    warm = warm_up_mlm_head(init, train.column("positive").to_pylist(), a) if a.mlm_steps else {}
-    model = raypipe.SparseEncoder(init, device="cpu")
-    model.max_seq_length = a.sparse_max_seq_length
+    # MiniLM has no MLM head: a fresh one, fitted with plain MLM on the training descriptions (encoder frozen) and
+    # its logit offset calibrated to ~init_active_dims terms per document; --mlm-steps 0 skips both
+    model = splade_from_checkpoint(
+        minilm_path(), mlm_head="fresh", warmup_texts=train.column("positive").to_pylist() if a.mlm_steps else None,
+        warmup_steps=a.mlm_steps, warmup_lr=a.mlm_lr, warmup_batch_size=a.batch_size,
+        init_active_dims=a.init_active_dims, max_seq_length=a.sparse_max_seq_length, seed=a.seed, device="cpu")
+    warm = {k: v for k, v in model.init_stats.items() if k != "mlm_head"}
     ds = datasets.Dataset.from_dict({"anchor": train.column("query").to_pylist(),
                                      "positive": train.column("positive").to_pylist()})
     loss = SpladeLoss(model, SparseMultipleNegativesRankingLoss(model),

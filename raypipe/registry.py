@@ -40,6 +40,10 @@ class EncoderKind:
     args_class: type
     losses: ModuleType
 
+    def __reduce__(self):
+        # pickled by name (its loss namespace is a module): a Ray worker unpickles it through the registry
+        return (get_kind, (self.name,))
+
     @property
     def loss_names(self) -> list[str]:
         """The catalogue: every loss module class the namespace exports (helpers such as schemes excluded)."""

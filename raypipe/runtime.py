@@ -36,10 +36,11 @@ def ensure_ray(cfg: RayConfig | None = None) -> bool:
     if address:
         if cfg.num_cpus is not None or cfg.num_gpus is not None:
             logger.info("ray.num_cpus/num_gpus are ignored when connecting to the cluster at %s.", address)
-        ray.init(address=address, log_to_driver=True, ignore_reinit_error=True)
+        ray.init(address=address, log_to_driver=cfg.log_to_driver, ignore_reinit_error=True)
     else:
-        ray.init(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, include_dashboard=False, log_to_driver=False,
-                 ignore_reinit_error=True)
+        ray.init(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, include_dashboard=False,
+                 log_to_driver=cfg.log_to_driver, ignore_reinit_error=True,
+                 _temp_dir=os.path.abspath(cfg.temp_dir) if cfg.temp_dir else None)
     _configure_data(cfg)
     return True
 

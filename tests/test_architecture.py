@@ -15,6 +15,8 @@ PKG = Path(__file__).resolve().parents[1] / "raypipe"
 RAY_FACING = {
     "raypipe.runtime",  # connect to / start Ray, Ray Data settings
     "raypipe.mining.ray_runner",  # Ray Data actor pools and Ray tasks for the mining stages
+    "raypipe.train.ray_driver",  # the Ray Train V2 TorchTrainer
+    "raypipe.train.ray_worker",  # what each Ray Train worker runs (report, get_checkpoint)
 }
 
 

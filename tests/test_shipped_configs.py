@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from raypipe.config import load_config
+from raypipe.config import ConfigError, load_config
 from raypipe.config.docs import render_reference
 from raypipe.jobs import JOBS
 
@@ -23,11 +23,20 @@ def command_of(path: Path) -> str:
     return next(cmd for prefix, cmd in PREFIXES if path.name.startswith(prefix))
 
 
+# inputs a config may name before they exist: the outputs of the command its header says to run first
+PRODUCED = ("'outputs/",)
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_shipped_config_validates_with_its_paths(path, monkeypatch):
     monkeypatch.chdir(ROOT)  # configs name paths relative to the repository root
     job = JOBS[command_of(path)]
-    cfg = load_config(job.schema, path)  # check=True: files, folders, models (pkg:, resource:) must exist
+    try:
+        cfg = load_config(job.schema, path)  # check=True: files, folders, models (pkg:, resource:) must exist
+    except ConfigError as err:
+        left = [p for p in err.problems if not any(m in p for m in PRODUCED)]
+        assert not left, left
+        cfg = load_config(job.schema, path, check=False)
     assert cfg is not None
 
 

@@ -9,6 +9,7 @@ Nothing here imports torch, transformers or Ray: a config is checked in millisec
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -16,10 +17,31 @@ from typing import Any, ClassVar, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["StrictModel", "ConfigError", "load_config", "apply_overrides", "format_validation_error", "read_yaml"]
+__all__ = ["StrictModel", "ConfigError", "load_config", "apply_overrides", "format_validation_error", "read_yaml",
+           "parse_yaml"]
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound="StrictModel")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1's SafeLoader reads `1e-3` as a string; configs are full of learning rates, so numbers in
+    scientific notation are floats here (as in YAML 1.2)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                  |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str):
+    """A YAML document, numbers like 1e-3 read as floats."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
 class _StrictMeta(type(BaseModel)):
@@ -77,7 +99,7 @@ def read_yaml(path: str | Path) -> dict:
         raise ConfigError(str(path), [f"config file {str(p)!r} does not exist; pass the path of a YAML config, "
                                       "e.g. pipelines/configs/mine-tiny-cpu.yaml"])
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = parse_yaml(p.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(str(path), [f"(file): not valid YAML: {err}"]) from None
     if not isinstance(data, dict):
@@ -103,7 +125,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> tuple[dict, list[str]]:
                 problems.append(f"override {item!r}: {'.'.join(parts[:i + 1])} is a value, not a section")
                 break
         else:
-            node[parts[-1]] = yaml.safe_load(value)
+            node[parts[-1]] = parse_yaml(value)
     return raw, problems
 
 

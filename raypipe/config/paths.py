@@ -62,6 +62,8 @@ def _problem(kind: str, value: str) -> str | None:
         return _model_problem(value, path)
     if kind == "output":
         parent = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+        if not parent.is_dir():
+            return f"{value!r} cannot be written ({str(parent)!r} is a file, not a folder); choose another folder"
         if not os.access(parent, os.W_OK):
             return f"{value!r} cannot be written ({str(parent)!r} is not writable); choose a writable folder"
     return None

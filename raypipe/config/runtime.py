@@ -22,5 +22,8 @@ class RayConfig(StrictModel):
     num_gpus: int | None = Field(
         None, ge=0, description="GPUs of an embedded Ray (null: all); ignored when connecting to a cluster")
     progress_bars: bool = Field(False, description="show Ray Data's per-operator progress bars on the terminal")
+    log_to_driver: bool = Field(True, description="show the output of Ray workers (training progress, logs) here")
+    temp_dir: str | None = Field(None, description="session folder of an embedded Ray (null: Ray's default, "
+                                                   "/tmp/ray); ignored when connecting to a cluster")
     log_level: str = Field("WARNING", pattern="^(DEBUG|INFO|WARNING|ERROR)$",
                            description="log level of Ray Data's logger on the driver")

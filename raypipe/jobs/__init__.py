@@ -38,6 +38,8 @@ class Job:
 JOBS: dict[str, Job] = {
     "mine": Job("mine", "mine hard negatives for (anchor, positive) pairs", "raypipe.config.mine:MineConfig",
                 "raypipe.jobs.mine:run"),
+    "train": Job("train", "train a dense, cross or sparse encoder on Ray Train (DDP, fault tolerant)",
+                 "raypipe.config.train:TrainConfig", "raypipe.jobs.train:run"),
 }
 
 

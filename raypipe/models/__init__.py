@@ -17,6 +17,12 @@ _LAZY = {
     "Normalize": "raypipe.models.layers",
     "SpladePooling": "raypipe.models.splade_pooling",
     "SparseAutoEncoder": "raypipe.models.sparse_autoencoder",
+    "dense_from_checkpoint": "raypipe.models.init",
+    "cross_from_checkpoint": "raypipe.models.init",
+    "splade_from_checkpoint": "raypipe.models.init",
+    "csr_from_dense": "raypipe.models.init",
+    "warm_up_mlm_head": "raypipe.models.init",
+    "calibrate_logit_offset": "raypipe.models.init",
 }
 
 

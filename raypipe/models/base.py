@@ -49,8 +49,6 @@ class EncoderBase(nn.Sequential):
     model_type = "SentenceTransformer"
     kind = "dense"  # raypipe's model kind (configs, registry, loss requirements); model_type: the ST format name
 
-    kind = "dense"  # raypipe's model kind; model_type is the sentence-transformers format name
-
     @property
     def device(self) -> torch.device:
         for p in self.parameters():

@@ -51,8 +51,6 @@ class CrossEncoder(EncoderBase):
     model_type = "CrossEncoder"
     kind = "cross"  # raypipe's model kind (configs, registry, loss requirements)
 
-    kind = "cross"  # raypipe's model kind (configs, registry, loss requirements)
-
     def __init__(
         self,
         model_name_or_path: str | None = None,

@@ -36,8 +36,6 @@ class SentenceTransformer(EmbedderMixin, EncoderBase):
     model_type = "SentenceTransformer"
     kind = "dense"  # raypipe's model kind (configs, registry, loss requirements); model_type: the ST format name
 
-    kind = "dense"  # raypipe's model kind (configs, registry, loss requirements)
-
     def __init__(
         self,
         model_name_or_path: str | None = None,

@@ -43,8 +43,6 @@ class SparseEncoder(EmbedderMixin, EncoderBase):
     model_type = "SparseEncoder"
     kind = "sparse"  # raypipe's model kind (configs, registry, loss requirements)
 
-    kind = "sparse"  # raypipe's model kind (configs, registry, loss requirements)
-
     def __init__(
         self,
         model_name_or_path: str | None = None,

@@ -1,5 +1,5 @@
 """Worker for test_ddp.py (run under torchrun, 2 CPU processes, gloo): trains a tiny model with NO_DUPLICATES
-batches and an evaluator, then writes per-rank results as JSON."""
+batches and an evaluator, then writes per-rank results as JSON and the final state dict."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def main(model_dir: str, out_dir: str) -> None:
     rank = int(os.environ.get("RANK", 0))
     evals = [h for h in trainer.state.log_history if "eval_dev_spearman_cosine" in h]
     result = {"rank": rank, "steps": trainer.state.global_step, "evaluator_calls": len(calls),
-              "evals": len(evals), "world": trainer.accelerator.num_processes,
-              "checksum": float(sum(p.detach().sum() for p in model.parameters()))}
+              "evals": len(evals), "world": trainer.accelerator.num_processes}
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, os.path.join(out_dir, f"rank{rank}.pt"))
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
         json.dump(result, f)
 

@@ -91,7 +91,33 @@ def all_gather_with_offset(tensor: Tensor) -> tuple[Tensor, int]:
     return _AllGatherWithGrad.apply(tensor, sizes), sum(sizes[: get_rank()])
 
 
+class _AllReduceWithGrad(torch.autograd.Function):
+    """Forward: sum of `tensor` over ranks (same shape). Backward: the incoming gradient summed over ranks, as for
+    the gather: every rank computes the same global value, DDP averages, so the update is the global one."""
+
+    @staticmethod
+    def forward(ctx, tensor: Tensor) -> Tensor:
+        out = tensor.detach().clone()
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        grad = grad_output.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad
+
+
+def all_reduce_with_grad(tensor: Tensor) -> Tensor:
+    """Sum `tensor` over every rank, keeping gradients; the tensor itself when not running distributed. Cost: one
+    all_reduce of tensor.numel() values forward and backward."""
+    if not is_distributed():
+        return tensor
+    return _AllReduceWithGrad.apply(tensor)
+
+
 __all__ = [
+    "all_reduce_with_grad",
     "is_distributed",
     "get_rank",
     "get_world_size",

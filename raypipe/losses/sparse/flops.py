@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from raypipe.losses.base import LossRequirements, RaypipeLoss
+from raypipe.losses.dense._distributed import all_reduce_with_grad, is_distributed
 from raypipe.losses.sparse._guard import SparseLossUsageError
 
 
@@ -20,6 +21,10 @@ class FlopsLoss(RaypipeLoss):
     With ``threshold`` (FLOPS with L0 masking, Shen et al., 2025), only rows with more than ``threshold`` non-zero
     terms are regularized; the other rows are zeroed before the mean (the mean still divides by B).
 
+    With ``gather_across_devices`` (raypipe's extension) under torch.distributed, the mean is over the global batch
+    of every process (one all_reduce of V values), so W workers regularize exactly as one process on their
+    concatenated batches would; FLOPS is not linear in the batch, so averaging per-worker values would differ.
+
     Only usable as a regularizer inside :class:`SpladeLoss` (standalone ``forward`` raises).
 
     | Inputs | Labels |
@@ -31,6 +36,7 @@ class FlopsLoss(RaypipeLoss):
     Args:
         model: the SparseEncoder being regularized (stored for symmetry with the other losses; unused).
         threshold: L0 threshold; None regularizes every row.
+        gather_across_devices: average over the global batch of all processes (see above).
     """
 
     citation = """
@@ -42,7 +48,7 @@ class FlopsLoss(RaypipeLoss):
 }
 """
 
-    def __init__(self, model=None, threshold: float | None = None) -> None:
+    def __init__(self, model=None, threshold: float | None = None, gather_across_devices: bool = False) -> None:
         super().__init__()
         if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
             raise ValueError(
@@ -51,6 +57,7 @@ class FlopsLoss(RaypipeLoss):
             )
         self.model = model
         self.threshold = threshold
+        self.gather_across_devices = gather_across_devices
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         raise SparseLossUsageError(
@@ -71,6 +78,11 @@ class FlopsLoss(RaypipeLoss):
         if self.threshold is not None:
             active = (embeddings != 0).sum(dim=1)  # (B,) L0 norm per row
             embeddings = embeddings * (active > self.threshold).to(embeddings.dtype).unsqueeze(1)
+        if self.gather_across_devices and is_distributed():
+            rows = torch.tensor(float(embeddings.shape[0]), device=embeddings.device)
+            torch.distributed.all_reduce(rows)
+            mean = all_reduce_with_grad(embeddings.sum(dim=0)) / rows  # (V,) mean over the global batch
+            return mean.pow(2).sum()
         return embeddings.mean(dim=0).pow(2).sum()
 
     def input_requirements(self) -> LossRequirements:
@@ -82,7 +94,8 @@ class FlopsLoss(RaypipeLoss):
         )
 
     def get_config_dict(self) -> dict:
-        return {"threshold": self.threshold}
+        # sentence-transformers' keys; the raypipe extension only when used
+        return {"threshold": self.threshold, **({"gather_across_devices": True} if self.gather_across_devices else {})}
 
 
 __all__ = ["FlopsLoss"]

@@ -1,0 +1,179 @@
+"""The training job: `run(TrainConfig) -> TrainResult`.
+
+1. On the driver, before Ray starts: the model is built (once: a fresh SPLADE head is warmed up and calibrated
+   here, not on every worker), the loss is built from the catalogue, the datasets are validated against it, the
+   training arguments and the evaluator are built; every problem goes into one ConfigError.
+2. The initial model is saved under the run's storage folder (`<storage>/<name>/initial_model`), so every worker
+   (on any node with that storage) starts from the same weights; a rerun reuses it.
+3. Ray starts (or is joined); the cluster is checked against the scaling section; the TorchTrainer runs.
+4. The final checkpoint is exported: `<output.dir>/model` (sentence-transformers format), `log_history.json`,
+   `metrics.json`, and `run.json`, which makes a rerun of a finished run say so and return.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from raypipe.config.base import ConfigError
+from raypipe.config.paths import is_uri
+from raypipe.config.train import TrainConfig
+from raypipe.data.validation import validate_datasets
+from raypipe.eval.build import build_evaluator
+from raypipe.registry import get_kind
+from raypipe.train.build import build_args, build_datasets, build_loss, build_model
+
+__all__ = ["TrainResult", "run", "check_before_ray", "TRAINING_STATE_FILES"]
+
+# files of a checkpoint that are training state, not the model
+TRAINING_STATE_FILES = ("optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin", "scaler.pt",
+                        "raypipe_final.json")
+
+
+@dataclass
+class TrainResult:
+    output_dir: str
+    model_dir: str
+    metrics: dict
+    run_name: str
+    seconds: float = 0.0
+    already_finished: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        rows = [(k, v) for k, v in sorted(self.metrics.items()) if isinstance(v, (int, float))]
+        width = max((len(k) for k, _ in rows), default=10)
+        head = (f"Run {self.run_name!r} had already finished; nothing to do." if self.already_finished
+                else f"Trained run {self.run_name!r} in {self.seconds:.1f}s.")
+        table = [f"{'metric':<{width}}  value", f"{'-' * width}  -----------"]
+        table += [f"{k:<{width}}  {v:.6g}" for k, v in rows]
+        return "\n".join([head, *self.notes, *table, f"Model written to {self.model_dir}"])
+
+
+def check_before_ray(cfg: TrainConfig, spec):
+    """Build model, loss, datasets, arguments and evaluator on the driver; one ConfigError with every problem.
+    Returns (model, (train_ds, eval_ds))."""
+    problems: list[str] = []
+
+    def attempt(what: str, fn):
+        try:
+            return fn()
+        except ConfigError as err:
+            problems.extend(err.problems)
+        except (ValueError, FileNotFoundError, OSError) as err:
+            problems.append(f"{what}: {err}")
+        return None
+
+    datasets = attempt("data", lambda: build_datasets(cfg))
+    train_ds = datasets[0] if datasets else None
+    texts = _documents(train_ds) if spec.name == "sparse" else None
+    model = attempt("model", lambda: build_model(cfg.model, spec.name, texts))
+    if model is not None:
+        loss = attempt("loss", lambda: build_loss(cfg.loss, model, spec))
+        if loss is None and cfg.loss is None:
+            loss = spec.trainer_class.get_default_loss(None, model)
+        if loss is not None and datasets:
+            attempt("data.train", lambda: validate_datasets(datasets[0], loss, model, "train"))
+            attempt("data.eval", lambda: validate_datasets(datasets[1], loss, model, "eval"))
+    if cfg.evaluator is not None:
+        attempt("evaluator", lambda: build_evaluator(cfg.evaluator, spec.name))
+    with tempfile.TemporaryDirectory() as tmp:
+        has_eval = cfg.evaluator is not None or cfg.data.eval is not None
+        attempt("args", lambda: build_args(spec, cfg.args, tmp, use_gpu=cfg.scaling.use_gpu, has_eval=has_eval))
+    if problems:
+        raise ConfigError("train config", problems)
+    return model, datasets
+
+
+def _documents(ds, limit: int = 4096) -> list[str] | None:
+    """Texts of the second column (the documents) for a fresh SPLADE head's warm-up."""
+    if ds is None or len(ds.column_names) < 2:
+        return None
+    return [t for t in ds.select(range(min(limit, len(ds))))[ds.column_names[1]] if isinstance(t, str)]
+
+
+def _initial_model(cfg: TrainConfig, model, storage: str) -> str:
+    """Save the model every worker starts from under the run folder (once; reused by reruns)."""
+    target = f"{storage.rstrip('/')}/{cfg.run_name}/initial_model"
+    if is_uri(storage):
+        import pyarrow.fs as pafs
+
+        fs, path = pafs.FileSystem.from_uri(target)
+        if fs.get_file_info(f"{path}/modules.json").type == pafs.FileType.NotFound:
+            with tempfile.TemporaryDirectory() as tmp:
+                model.save(tmp)
+                pafs.copy_files(tmp, target)
+        return target
+    if not os.path.exists(os.path.join(target, "modules.json")):
+        model.save(target)
+    return target
+
+
+def _finished(out: Path, run_name: str) -> dict | None:
+    marker = out / "run.json"
+    if marker.exists():
+        info = json.loads(marker.read_text())
+        if info.get("run_name") == run_name and info.get("finished") and (out / "model").exists():
+            return info
+    return None
+
+
+def _replace_dir(src: str, dst: Path, skip=()) -> None:
+    tmp = Path(f"{dst}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, ignore=lambda d, names: [n for n in names if n in skip or n.startswith("rng_state")])
+    if dst.exists():
+        shutil.rmtree(dst)
+    os.replace(tmp, dst)
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def export(result, cfg: TrainConfig, out: Path, extra: dict) -> dict:
+    """Final checkpoint -> <out>/model, log_history.json, metrics.json, run.json (each written atomically)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with result.checkpoint.as_directory() as folder:
+        _replace_dir(folder, out / "model", skip=TRAINING_STATE_FILES)
+        state = json.loads(Path(folder, "trainer_state.json").read_text())
+    metrics = {**{k: v for k, v in (result.metrics or {}).items() if k != "final"}, **extra}
+    _write_json(out / "log_history.json", state.get("log_history", []))
+    _write_json(out / "metrics.json", metrics)
+    _write_json(out / "run.json", {"run_name": cfg.run_name, "finished": True, "checkpoint": result.checkpoint.path,
+                                   "config": cfg.model_dump()})
+    return metrics
+
+
+def run(cfg: TrainConfig) -> TrainResult:
+    """Train as the config says (see the module docstring)."""
+    out = Path(cfg.output.dir).absolute()
+    done = _finished(out, cfg.run_name)
+    if done:
+        metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else {}
+        return TrainResult(str(out), str(out / "model"), metrics, cfg.run_name, already_finished=True)
+    spec = get_kind(cfg.model.kind)
+    t0 = time.perf_counter()
+    model, _ = check_before_ray(cfg, spec)
+    from raypipe.runtime import ray_runtime
+    from raypipe.train.ray_driver import check_cluster, fit_on_ray, plan_resources, storage_uri
+
+    storage = storage_uri(cfg)
+    model_path = _initial_model(cfg, model, storage)
+    del model
+    with ray_runtime(cfg.ray):
+        plan = plan_resources(cfg)
+        problems = check_cluster(cfg, plan)
+        if problems:
+            raise ConfigError("train config", problems)
+        result = fit_on_ray(cfg, spec, model_path, plan, status_dir=str(out / ".run"))
+    seconds = time.perf_counter() - t0
+    metrics = export(result, cfg, out, {"world_size": plan.num_workers, "wall_s": seconds})
+    return TrainResult(str(out), str(out / "model"), metrics, cfg.run_name, seconds)

@@ -1,0 +1,160 @@
+"""What each Ray Train worker runs (Ray-facing): build the trainer from the config, train under DDP, report
+checkpoints and metrics to Ray Train, resume from the latest checkpoint after a failure.
+
+Reporting (`_RayReport`): at every HF save all ranks meet at a barrier (so rank 1 never reads a half-written
+checkpoint and no rank races ahead), then rank 0 reports the checkpoint folder with the latest metrics and every
+other rank reports the metrics alone — Ray Train V2 needs every rank to call `report` the same number of times.
+The checkpoint is sentence-transformers' model folder plus HF's optimizer, scheduler, RNG and trainer state, so
+`trainer.train(resume_from_checkpoint=...)` restores model, optimizer, scheduler, sampler position and step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import uuid
+
+import ray
+import ray.train
+import torch
+import torch.distributed as dist
+from transformers import TrainerCallback
+
+from raypipe.config.train import TrainConfig
+from raypipe.train.build import build_trainer, describe_batch
+
+__all__ = ["train_loop", "FINAL_MARKER"]
+
+logger = logging.getLogger(__name__)
+FINAL_MARKER = "raypipe_final.json"  # in the checkpoint reported after the last step
+
+
+def _barrier() -> None:
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+def _clean(metrics: dict) -> dict:
+    """Plain floats only (Ray refuses tensors); NaN/inf dropped."""
+    out = {}
+    for k, v in metrics.items():
+        if isinstance(v, torch.Tensor):
+            v = v.item()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            out[k] = float(v)
+    return out
+
+
+class _RayReport(TrainerCallback):
+    """Reports each HF checkpoint (rank 0) and the latest train/eval metrics (every rank) to Ray Train."""
+
+    def __init__(self, primary_metric=None):
+        self.primary_metric, self.train_logs, self.eval_metrics, self.last_eval_step = primary_metric, {}, {}, -1
+        self.resumed_from_step: int | None = None  # reported, so a resume is visible in the final metrics
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.train_logs = {"loss": logs["loss"], **{k: v for k, v in logs.items() if k.endswith("_loss")}}
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        self.eval_metrics, self.last_eval_step = dict(metrics or {}), state.global_step
+
+    def metrics(self, state) -> dict:
+        m = {**self.train_logs, **self.eval_metrics, "step": state.global_step, "epoch": state.epoch or 0.0}
+        if self.resumed_from_step is not None:
+            m["resumed_from_step"] = self.resumed_from_step
+        key = self.primary_metric() if callable(self.primary_metric) else None
+        if key and f"eval_{key}" in self.eval_metrics:
+            m["score"] = self.eval_metrics[f"eval_{key}"]
+        return _clean(m)
+
+    def on_save(self, args, state, control, **kwargs):
+        _barrier()
+        path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        report(self.metrics(state), path if state.is_world_process_zero else None, state.global_step)
+
+
+def report(metrics: dict, folder: str | None, step: int, final: bool = False) -> None:
+    ckpt = ray.train.Checkpoint.from_directory(folder) if folder else None
+    name = f"checkpoint_{step:07d}{'_final' if final else ''}" if ckpt else None
+    ray.train.report(metrics, checkpoint=ckpt, checkpoint_dir_name=name)
+
+
+def _scratch(root: str) -> str:
+    """A fresh local folder per attempt, the same on every rank of a node (HF writes checkpoints there first)."""
+    tag = [uuid.uuid4().hex[:8]]
+    if dist.is_available() and dist.is_initialized():
+        dist.broadcast_object_list(tag, src=0)
+    path = os.path.join(root, f"attempt-{tag[0]}")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _write_pid(folder: str | None, rank: int) -> None:
+    if folder:  # lets an operator (or a test) find, place and signal a worker
+        os.makedirs(folder, exist_ok=True)
+        info = {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id(), "rank": rank}
+        with open(os.path.join(folder, f"rank{rank}.json"), "w") as f:
+            json.dump(info, f)
+
+
+def _finish(trainer, report_cb: _RayReport, train_metrics: dict, scratch: str) -> None:
+    """After the last step: evaluate the final model if its last evaluation is stale, save it with its trainer
+    state, and report it (rank 0) with the final metrics."""
+    state = trainer.state
+    if trainer.evaluator is not None and report_cb.last_eval_step != state.global_step:
+        trainer.evaluate()
+    final = os.path.join(scratch, "final")
+    if state.is_world_process_zero:
+        trainer.save_model(final)
+        state.save_to_json(os.path.join(final, "trainer_state.json"))
+        with open(os.path.join(final, FINAL_MARKER), "w") as f:
+            json.dump({"global_step": state.global_step, **_clean(train_metrics)}, f)
+    _barrier()
+    metrics = {**report_cb.metrics(state), **_clean(train_metrics), "final": 1.0}
+    report(metrics, final if state.is_world_process_zero else None, state.global_step, final=True)
+
+
+def _checkpoint_step(folder: str) -> int:
+    with open(os.path.join(folder, "trainer_state.json")) as f:
+        return int(json.load(f)["global_step"])
+
+
+def train_loop(loop: dict) -> None:
+    """Ray Train's train_loop_per_worker. `loop`: config (TrainConfig as a dict), spec (registry entry), model_path
+    (the initial model in sentence-transformers format), threads, scratch, tensorboard_dir, pid_dir."""
+    cfg = TrainConfig.model_validate(loop["config"])
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # not a line per report; HF logs the metrics
+    spec, ctx = loop["spec"], ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.set_num_threads(max(1, int(loop["threads"])))
+    _write_pid(loop.get("pid_dir"), rank)
+    if loop.get("tensorboard_dir"):
+        os.environ["TENSORBOARD_LOGGING_DIR"] = loop["tensorboard_dir"]  # HF's TensorBoardCallback reads it
+    device = ray.train.torch.get_device() if cfg.scaling.use_gpu else "cpu"
+    model = spec.model_class(loop["model_path"], device=str(device))
+    report_cb = _RayReport()
+    trainer = build_trainer(cfg, spec, model, _scratch(loop["scratch"]), world_size=world, callbacks=[report_cb])
+    report_cb.primary_metric = lambda: getattr(trainer.evaluator, "primary_metric", None)
+    if rank == 0:
+        print(f"[raypipe] {describe_batch(trainer.args, world, trainer.loss)}", flush=True)
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is None:
+        out = trainer.train()
+        _finish(trainer, report_cb, out.metrics, trainer.args.output_dir)
+        return
+    with ckpt.as_directory() as folder:
+        marker = os.path.join(folder, FINAL_MARKER)
+        if os.path.exists(marker):  # the run had finished: report its final checkpoint again
+            with open(marker) as f:
+                done = json.load(f)
+            report({**done, "final": 1.0}, folder if rank == 0 else None, int(done["global_step"]), final=True)
+            return
+        report_cb.resumed_from_step = _checkpoint_step(folder)
+        if rank == 0:
+            print(f"[raypipe] resuming from {os.path.basename(folder)} (step {report_cb.resumed_from_step})",
+                  flush=True)
+        out = trainer.train(resume_from_checkpoint=folder)
+    _finish(trainer, report_cb, out.metrics, trainer.args.output_dir)

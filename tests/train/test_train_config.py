@@ -1,0 +1,102 @@
+"""`raypipe train` config and driver-side checks: every problem in one error, before Ray starts (or, for the
+cluster's size, before any worker trains); the builders the workers use."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from raypipe.cli import main
+from raypipe.config import ConfigError, load_config
+from raypipe.config.train import TrainConfig
+from raypipe.jobs.train import check_before_ray
+from raypipe.registry import get_kind
+from raypipe.train.build import build_args, build_loss, configure_gather
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "pipelines" / "configs" / "train-dense-tiny-cpu.yaml"
+
+
+def test_unknown_keys_and_bad_values_listed_at_once():
+    raw = {"model": {"kind": "dense", "path": "m", "colour": 1}, "data": {"train": "p"},
+           "scaling": {"num_workers": 0, "placement_strategy": "ANYWHERE"}, "extra": 1}
+    with pytest.raises(ConfigError) as e:
+        load_config(TrainConfig, raw=raw, check=False)
+    for part in ("4 config error(s)", "model.colour", "scaling.num_workers", "scaling.placement_strategy", "extra"):
+        assert part in str(e.value), str(e.value)
+
+
+def test_loss_data_and_args_problems_in_one_error_before_ray(monkeypatch, capsys):
+    overrides = ["loss.name=NoSuchLoss", "args.save_steps=7", "args.eval_steps=5",
+                 "data.train.columns=[query]", "run.storage_path=/etc/hostname/raypipe"]
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    assert main(["train", str(TINY), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert "run.storage_path" in err and "cannot be written" in err  # the path check comes first, alone
+    assert "ray" not in sys.modules
+    assert main(["train", str(TINY), *overrides[:-1]]) == 2
+    err = capsys.readouterr().err
+    assert "loss.name" in err and "NoSuchLoss" in err and "MultipleNegativesRankingLoss" in err
+    assert "save_steps=7 must be a multiple of args.eval_steps=5" in err
+    assert "ray" not in sys.modules
+
+
+def test_loss_that_does_not_fit_the_data(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    cfg = load_config(TrainConfig, TINY, ["loss.name=CoSENTLoss", "loss.scale=20.0", "evaluator=null"])
+    with pytest.raises(ConfigError) as e:
+        check_before_ray(cfg, get_kind("dense"))
+    assert "CoSENTLoss" in str(e.value) and "label" in str(e.value)
+
+
+def test_nested_losses_and_parameter_checks(tiny_mlm_dir):
+    spec = get_kind("sparse")
+    model = spec.model_class(tiny_mlm_dir)
+    cfg = TrainConfig.model_validate({"model": {"kind": "sparse", "path": tiny_mlm_dir}, "data": {"train": "p"},
+                                      "loss": {"name": "SpladeLoss", "document_regularizer_weight": 1e-3,
+                                               "loss": {"name": "SparseMultipleNegativesRankingLoss", "scale": 10}}})
+    loss = build_loss(cfg.loss, model, spec, gather=True)
+    assert type(loss.loss).__name__ == "SparseMultipleNegativesRankingLoss" and loss.loss.scale == 10
+    assert loss.loss.gather_across_devices and loss.document_regularizer.gather_across_devices
+    bad = cfg.loss.model_copy(update={"loss": {"name": "SparseMultipleNegativesRankingLoss", "temperatur": 1}})
+    with pytest.raises(ConfigError, match="loss.loss.temperatur: not a parameter"):
+        build_loss(bad, model, spec)
+    missing = TrainConfig.model_validate({**cfg.model_dump(), "loss": {"name": "SpladeLoss"}}).loss
+    with pytest.raises(ConfigError, match="needs loss, document_regularizer_weight"):
+        build_loss(missing, model, spec)
+
+
+def test_explicit_gather_setting_wins(tiny_bert_dir):
+    spec = get_kind("dense")
+    model = spec.model_class(tiny_bert_dir)
+    raw = {"model": tiny_bert_dir, "data": {"train": "p"},
+           "loss": {"name": "MatryoshkaLoss", "matryoshka_dims": [32, 16],
+                    "loss": {"name": "MultipleNegativesRankingLoss", "gather_across_devices": False}}}
+    loss = build_loss(TrainConfig.model_validate(raw).loss, model, spec, gather=True)
+    assert loss.loss.gather_across_devices is False
+    assert configure_gather(loss, True) == ["MultipleNegativesRankingLoss (loss)"]
+
+
+def test_args_defaults_align_checkpoints_with_evaluations(tmp_path):
+    args = build_args(get_kind("dense"), {"eval_steps": 25}, str(tmp_path), has_eval=True)
+    assert args.save_steps == 25 and args.eval_strategy == "steps" and args.logging_steps == 1
+    with pytest.raises(ConfigError, match="set by raypipe"):
+        build_args(get_kind("dense"), {"output_dir": "x"}, str(tmp_path))
+
+
+@pytest.mark.ray
+def test_more_workers_than_the_cluster_fits_fails_before_training(ray_local, monkeypatch, tmp_path):
+    from raypipe.train import fit
+
+    monkeypatch.chdir(ROOT)
+    raw = load_config(TrainConfig, TINY, ["scaling.num_workers=4", "scaling.resources_per_worker={CPU: 1}",
+                                          "evaluator=null", f"output.dir={tmp_path / 'out'}",
+                                          f"run.storage_path={tmp_path / 'st'}"])
+    with pytest.raises(ConfigError, match="4 worker.s. x 1 CPU = 4 CPU, but the cluster has 2"):
+        fit(raw)
+    gpu = raw.model_copy(update={"scaling": raw.scaling.model_copy(update={"num_workers": 1, "use_gpu": True,
+                                                                           "resources_per_worker": None})})
+    with pytest.raises(ConfigError, match="GPU.*use_gpu=false"):
+        fit(gpu)
