@@ -38,7 +38,7 @@ def ensure_ray(cfg: RayConfig | None = None) -> bool:
             logger.info("ray.num_cpus/num_gpus are ignored when connecting to the cluster at %s.", address)
         ray.init(address=address, log_to_driver=cfg.log_to_driver, ignore_reinit_error=True)
     else:
-        ray.init(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, include_dashboard=False,
+        ray.init(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, include_dashboard=cfg.include_dashboard,
                  log_to_driver=cfg.log_to_driver, ignore_reinit_error=True,
                  _temp_dir=os.path.abspath(cfg.temp_dir) if cfg.temp_dir else None)
     _configure_data(cfg)

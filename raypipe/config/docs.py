@@ -44,17 +44,21 @@ def _default(field) -> str:
     return json.dumps(field.default)
 
 
-def schema_rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
+def schema_rows(model: type[BaseModel], prefix: str = "", commands: dict | None = None) -> list[tuple]:
     """(dotted key, type, default, description) for every leaf field, sections expanded in place. A section that
-    also accepts a plain value (a model reference given as its path) gets a row of its own too."""
-    rows = []
+    also accepts a plain value (a model reference given as its path) gets a row of its own too; a section that is
+    another command's whole config (`commands`: schema -> command name) gets one row pointing at it."""
+    rows, commands = [], commands or {}
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         sub = _submodel(field.annotation)
+        if sub is not None and sub in commands:
+            rows.append((key, f"a `raypipe {commands[sub]}` config", _default(field), field.description or ""))
+            continue
         if sub is not None:
             if hasattr(sub, "_shorthand"):
                 rows.append((key, "section, or its path", _default(field), field.description or ""))
-            rows += schema_rows(sub, f"{key}.")
+            rows += schema_rows(sub, f"{key}.", commands)
             continue
         desc = field.description or ""
         if path_kind(field):
@@ -72,12 +76,14 @@ def render_reference() -> str:
            "missing files, folders and models) is reported at once before anything heavy starts. Paths: `resource:REL`",
            "is a file shipped in `raypipe/resources/`, `pkg:MODULE` a packaged model; relative paths are relative to",
            "the working directory.", ""]
+    commands = {job.schema: job.name for job in JOBS.values()}
     for job in JOBS.values():
         schema = job.schema
         out += [f"## `raypipe {job.name}` ({schema.__name__})", "", (schema.__doc__ or "").strip(), "",
                 "| key | type | default | description |", "|---|---|---|---|"]
         out += ["| " + " | ".join([f"`{k}`", *(c.replace("|", "&#124;") for c in (t, d, desc))]) + " |"
-                for k, t, d, desc in schema_rows(schema)]
+                for k, t, d, desc in schema_rows(schema, commands={s: n for s, n in commands.items()
+                                                                   if s is not schema})]
         if schema.deprecated_keys:
             out += ["", "Deprecated keys (still read, with a warning): " +
                     ", ".join(f"`{a}` -> `{b}`" for a, b in schema.deprecated_keys.items()) + "."]

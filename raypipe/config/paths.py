@@ -93,25 +93,29 @@ def path_kind(field) -> str | None:
     return None
 
 
-def check_paths(cfg: BaseModel, prefix: str = "") -> list[str]:
-    """Every path problem of a validated config, as `dotted.key: message`."""
+def check_paths(cfg: BaseModel, prefix: str = "", skip: frozenset[str] = frozenset()) -> list[str]:
+    """Every path problem of a validated config, as `dotted.key: message`; keys in `skip` (or in the config's
+    own `produced_paths()`: paths an earlier stage of the same job writes) are not checked."""
     out: list[str] = []
+    skip = skip | frozenset(cfg.produced_paths()) if hasattr(cfg, "produced_paths") and not prefix else skip
     for name, field in type(cfg).model_fields.items():
         value = getattr(cfg, name)
         key = f"{prefix}{name}"
         kind = path_kind(field)
+        if key in skip:
+            continue
         if kind and isinstance(value, str):
             problem = _problem(kind, value)
             if problem:
                 out.append(f"{key}: {problem}")
         elif isinstance(value, BaseModel):
-            out += check_paths(value, f"{key}.")
+            out += check_paths(value, f"{key}.", skip)
         elif isinstance(value, (list, tuple)):
             for i, item in enumerate(value):
                 if isinstance(item, BaseModel):
-                    out += check_paths(item, f"{key}.{i}.")
+                    out += check_paths(item, f"{key}.{i}.", skip)
         elif isinstance(value, dict):
             for k, item in value.items():
                 if isinstance(item, BaseModel):
-                    out += check_paths(item, f"{key}.{k}.")
+                    out += check_paths(item, f"{key}.{k}.", skip)
     return out

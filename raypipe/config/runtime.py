@@ -22,6 +22,9 @@ class RayConfig(StrictModel):
     num_gpus: int | None = Field(
         None, ge=0, description="GPUs of an embedded Ray (null: all); ignored when connecting to a cluster")
     progress_bars: bool = Field(False, description="show Ray Data's per-operator progress bars on the terminal")
+    include_dashboard: bool | None = Field(
+        None, description="start the dashboard with an embedded Ray (null: Ray's default, on with ray[default]); "
+                          "Ray Train's cleanup polls its state API")
     log_to_driver: bool = Field(True, description="show the output of Ray workers (training progress, logs) here")
     temp_dir: str | None = Field(None, description="session folder of an embedded Ray (null: Ray's default, "
                                                    "/tmp/ray); ignored when connecting to a cluster")

@@ -75,6 +75,8 @@ class DataSource(StrictModel):
     format: Literal["auto", "parquet", "jsonl", "hf"] = Field("auto", description="auto: by extension / contents")
     columns: list[str] | dict[str, str] | None = Field(
         None, description="a list selects (and orders) columns; a mapping {old: new} selects and renames")
+    exclude: list[str] = Field(default_factory=list, description="columns to drop (when present), e.g. the "
+                                                                 "scores column of a mining output")
     limit: int | None = Field(None, ge=1, description="use only the first N rows")
 
     @model_validator(mode="before")
@@ -145,3 +147,18 @@ class TrainConfig(StrictModel):
         from pathlib import Path
 
         return self.run.name or Path(self.output.dir).name
+
+    @property
+    def storage_uri(self) -> str:
+        """The storage path as Ray Train wants it: a URI as is, a local folder made absolute."""
+        import os
+
+        from raypipe.config.paths import is_uri
+
+        p = self.run.storage_path
+        return p if is_uri(p) else os.path.abspath(os.path.expanduser(p))
+
+    @property
+    def initial_model_path(self) -> str:
+        """Where the model every worker starts from is saved (under the run's storage folder)."""
+        return f"{self.storage_uri.rstrip('/')}/{self.run_name}/initial_model"

@@ -39,7 +39,7 @@ def _files(path: str, ext: str) -> list[str]:
 
 
 def load_dataset(path: str, fmt: str = "auto", columns: Sequence[str] | Mapping[str, str] | None = None,
-                 limit: int | None = None):
+                 limit: int | None = None, exclude: Sequence[str] = ()):
     """A `datasets.Dataset` of `path` with `columns` selected (a list) or selected and renamed (a mapping
     {old: new}, in the mapping's order) and the first `limit` rows. Errors name the missing columns."""
     import datasets
@@ -62,6 +62,9 @@ def load_dataset(path: str, fmt: str = "auto", columns: Sequence[str] | Mapping[
         ds = ds.select_columns(wanted)
         if isinstance(columns, Mapping):
             ds = ds.rename_columns({k: v for k, v in columns.items() if k != v})
+    drop = [c for c in exclude if c in ds.column_names]
+    if drop:
+        ds = ds.remove_columns(drop)
     if limit is not None and limit < len(ds):
         ds = ds.select(range(limit))
     return ds

@@ -10,6 +10,7 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import average_precision_score, f1_score
 
 from raypipe.eval.base import BaseEvaluator, append_csv_row, check_not_empty, check_same_length, epoch_text
+from raypipe.eval.dedup import encode_unique
 from raypipe.eval.metrics import (
     find_best_acc_and_threshold,
     find_best_f1_and_threshold,
@@ -101,8 +102,16 @@ class CrossEncoderRerankingEvaluator(BaseEvaluator):
                 continue
             plan.append(is_relevant)
             pairs += [(sample["query"], d) for d in docs]
+        # each distinct (query, document) pair is scored once: copies of a candidate tie exactly
         scores = (
-            _predict(model, pairs, self.batch_size, self.show_progress_bar, self.prompt_name) if pairs else []
+            encode_unique(
+                lambda unique: _predict(
+                    model, unique, self.batch_size, self.show_progress_bar, self.prompt_name
+                ),
+                pairs,
+            )
+            if pairs
+            else []
         )
         per_sample, offset = [], 0
         for is_relevant in plan:

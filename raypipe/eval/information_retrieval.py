@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from raypipe.eval.base import BaseEvaluator, append_csv_row, encode, epoch_text, similarity_value, take_rows
+from raypipe.eval.dedup import UniqueChunks
 from raypipe.eval.metrics import retrieval_metrics
 from raypipe.eval.topk import RunningTopK, corpus_id_ranks
 
@@ -147,6 +148,7 @@ class InformationRetrievalEvaluator(BaseEvaluator):
         self.predictions_file = f"Information-Retrieval_evaluation{suffix}_predictions.jsonl"
         self._set_csv_headers()
         self._id_ranks: Tensor | None = None
+        self._unique_corpus: UniqueChunks | None = None
 
     # ---------------------------------------------------------------- CSV
     def _set_csv_headers(self) -> None:
@@ -229,7 +231,11 @@ class InformationRetrievalEvaluator(BaseEvaluator):
         return out
 
     def search(self, model, corpus_model, corpus_embeddings=None) -> dict[str, tuple[Tensor, Tensor]]:
-        """Top ``max_k`` hits per query: {fn: (scores (Q, k), corpus indices (Q, k))}, best first."""
+        """Top ``max_k`` hits per query: {fn: (scores (Q, k), corpus indices (Q, k))}, best first.
+
+        Ties are ordered by ascending corpus id (sentence-transformers' rule). Each distinct corpus text is embedded
+        and scored once and its scores are shared by all its copies, so duplicate documents are exact ties whatever
+        batch they would have been embedded in (see ``raypipe.eval.dedup``)."""
         if self._id_ranks is None:
             self._id_ranks = corpus_id_ranks(self.corpus_ids)
         query_emb = self.embed_inputs(model, self.queries, "query", self.query_prompt_name, self.query_prompt)
@@ -240,28 +246,48 @@ class InformationRetrievalEvaluator(BaseEvaluator):
             fn: [RunningTopK(e - s, self.max_k, self._id_ranks) for s, e in blocks]
             for fn in self.score_functions
         }
-        for start in range(0, len(self.corpus), self.corpus_chunk_size):
-            end = min(start + self.corpus_chunk_size, len(self.corpus))
-            if corpus_embeddings is None:
-                chunk = self.embed_inputs(
-                    corpus_model,
-                    self.corpus[start:end],
-                    "document",
-                    self.corpus_prompt_name,
-                    self.corpus_prompt,
-                )
-            else:
-                chunk = take_rows(corpus_embeddings, start, end)
+        for chunk, entries, columns in self._corpus_chunks(corpus_model, corpus_embeddings):
             for fn, score_fn in self.score_functions.items():
                 for (qs, qe), topk in zip(blocks, topks[fn]):
                     q = query_emb if len(blocks) == 1 else take_rows(query_emb, qs, qe)
                     with torch.no_grad():
-                        topk.update(score_fn(q, chunk), start)  # (Q_block, C) scores
+                        scores = score_fn(q, chunk)  # (Q_block, C) scores of the chunk's distinct texts
+                    scores = scores.to_dense() if scores.is_sparse else scores
+                    topk.update_at(scores[:, columns.to(scores.device)], entries)  # (Q_block, M) per entry
             del chunk
         return {
             fn: tuple(torch.cat(parts, dim=0) for parts in zip(*(t.result() for t in topks[fn])))
             for fn in self.score_functions
         }
+
+    def _corpus_chunks(self, corpus_model, corpus_embeddings=None):
+        """Yield (embeddings (C, D), entries (M,), columns (M,)): corpus entry `entries[j]` has embedding row
+        `columns[j]`. Given embeddings are used as they are, `corpus_chunk_size` rows at a time; otherwise
+        `corpus_chunk_size` distinct texts are embedded at a time and every copy of them is covered at once."""
+        if corpus_embeddings is not None:
+            for start in range(0, len(self.corpus), self.corpus_chunk_size):
+                end = min(start + self.corpus_chunk_size, len(self.corpus))
+                rows = torch.arange(start, end, dtype=torch.long)
+                yield take_rows(corpus_embeddings, start, end), rows, rows - start
+            return
+        if self._unique_corpus is None:
+            self._unique_corpus = UniqueChunks(self.corpus)
+        unique = self._unique_corpus
+        for start in range(0, len(unique), self.corpus_chunk_size):
+            end = min(start + self.corpus_chunk_size, len(unique))
+            chunk = self.embed_inputs(
+                corpus_model,
+                unique.unique[start:end],
+                "document",
+                self.corpus_prompt_name,
+                self.corpus_prompt,
+            )
+            entries, columns = unique.cover(start, end)
+            self._corpus_chunk_embedded(corpus_model, chunk, columns)
+            yield chunk, entries, columns
+
+    def _corpus_chunk_embedded(self, corpus_model, chunk, columns: Tensor) -> None:
+        """Hook for subclasses: `chunk` (C, D) embeddings of distinct texts, `columns` (M,) one row per entry."""
 
     def embed_inputs(self, model, texts, encode_fn_name=None, prompt_name=None, prompt=None, **kwargs):
         return encode(

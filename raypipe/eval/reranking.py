@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from raypipe.eval.base import BaseEvaluator, append_csv_row, encode, epoch_text, take_rows
+from raypipe.eval.dedup import encode_unique
 from raypipe.eval.metrics import rerank_metrics
 from raypipe.models.similarity import cos_sim
 
@@ -77,10 +78,21 @@ class RerankingEvaluator(BaseEvaluator):
         self.primary_metric = f"ndcg@{self.at_k}"
 
     def embed_inputs(self, model, sentences, encode_fn_name=None, show_progress_bar=None, **kwargs):
-        return encode(
-            model, sentences, encode_fn_name, batch_size=self.batch_size, show_progress_bar=show_progress_bar,
-            convert_to_tensor=True, truncate_dim=self.truncate_dim, **kwargs,
-        )  # fmt: skip
+        """(N, D) embeddings; each distinct text is embedded once, so copies of a candidate tie exactly and are
+        ordered by the ranking's tie rule rather than by the rounding of the batch they landed in."""
+        return encode_unique(
+            lambda texts: encode(
+                model,
+                texts,
+                encode_fn_name,
+                batch_size=self.batch_size,
+                show_progress_bar=show_progress_bar,
+                convert_to_tensor=True,
+                truncate_dim=self.truncate_dim,
+                **kwargs,
+            ),  # fmt: skip
+            sentences,
+        )
 
     def _sample_metrics(self, query_emb, docs_emb, num_pos: int, num_neg: int):
         scores = self.similarity_fct(query_emb, docs_emb)  # (1, n) or (n,)

@@ -10,6 +10,7 @@ import torch
 
 from raypipe.eval.base import encode, extend_last_csv_row
 from raypipe.eval.binary_classification import BinaryClassificationEvaluator
+from raypipe.eval.dedup import encode_unique, take_rows_at
 from raypipe.eval.embedding_similarity import EmbeddingSimilarityEvaluator
 from raypipe.eval.information_retrieval import InformationRetrievalEvaluator
 from raypipe.eval.reranking import RerankingEvaluator
@@ -89,8 +90,13 @@ class SparseInformationRetrievalEvaluator(InformationRetrievalEvaluator):
             self, model, texts, encode_fn_name, prompt_name=prompt_name, prompt=prompt,
             show_progress_bar=self.show_progress_bar, **kwargs,
         )  # fmt: skip
-        self._record(model, emb, "query" if encode_fn_name in ("query", None) else "corpus")
+        if encode_fn_name in ("query", None):
+            self._record(model, emb, "query")
         return emb
+
+    def _corpus_chunk_embedded(self, corpus_model, chunk, columns) -> None:
+        # statistics over corpus entries, copies included (chunk holds each distinct text once)
+        self._record(corpus_model, take_rows_at(chunk, columns), "corpus")
 
     def compute_all_metrics(self, model, corpus_model=None, corpus_embeddings=None, output_path=None):
         if corpus_embeddings is not None:
@@ -203,8 +209,12 @@ class SparseRerankingEvaluator(RerankingEvaluator):
         ]
 
     def embed_inputs(self, model, sentences, encode_fn_name=None, show_progress_bar=None, **kwargs):
-        emb = _encode_sparse(
-            self, model, sentences, encode_fn_name, show_progress_bar=show_progress_bar, **kwargs
+        # distinct texts once (copies of a candidate tie exactly); statistics over all rows, copies included
+        emb = encode_unique(
+            lambda texts: _encode_sparse(
+                self, model, texts, encode_fn_name, show_progress_bar=show_progress_bar, **kwargs
+            ),
+            sentences,
         )
         prefix = "query" if encode_fn_name in ("query", None) else "corpus"
         for key, value in sparsity(model, emb).items():

@@ -47,28 +47,33 @@ class RunningTopK:
         self.values = torch.empty(num_queries, 0)
         self.indices = torch.empty(num_queries, 0, dtype=torch.long)
 
-    def _chunk_topk(self, scores: Tensor, start: int) -> tuple[Tensor, Tensor]:
-        """Exact top-k of one chunk. scores: (Q, C) -> values (Q, k'), global indices (Q, k')."""
+    def _chunk_topk(self, scores: Tensor, indices: Tensor) -> tuple[Tensor, Tensor]:
+        """Exact top-k of one chunk. scores: (Q, C), indices: (C,) corpus index of each column ->
+        values (Q, k'), corpus indices (Q, k')."""
         k = min(self.k, scores.shape[1])
-        values, idx = torch.topk(scores, k, dim=1, largest=True, sorted=False)
+        values, cols = torch.topk(scores, k, dim=1, largest=True, sorted=False)
         cutoff = values.min(dim=1, keepdim=True).values
         # torch.topk picks arbitrarily among scores equal to the cut-off: redo those rows under the id order.
         tied_rows = torch.nonzero((scores >= cutoff).sum(dim=1) > k).flatten()
         if len(tied_rows):
-            chunk_ranks = self.id_ranks[start : start + scores.shape[1]]
+            chunk_ranks = self.id_ranks[indices]
             for block in torch.split(tied_rows, TIE_BLOCK):
                 block_scores = scores[block]
-                cols = _order_by_score_then_rank(block_scores, chunk_ranks.expand_as(block_scores), k)
-                idx[block] = cols
-                values[block] = block_scores.gather(1, cols)
-        return values, idx + start
+                picked = _order_by_score_then_rank(block_scores, chunk_ranks.expand_as(block_scores), k)
+                cols[block] = picked
+                values[block] = block_scores.gather(1, picked)
+        return values, indices[cols]
 
     def update(self, scores: Tensor, start: int) -> None:
         """Fold in the scores of corpus entries [start, start + C). scores: (Q, C)."""
+        self.update_at(scores, torch.arange(start, start + scores.shape[1], dtype=torch.long))
+
+    def update_at(self, scores: Tensor, indices: Tensor) -> None:
+        """Fold in the scores of corpus entries `indices` (C,), in any order. scores: (Q, C)."""
         if scores.is_sparse:
             scores = scores.to_dense()
         scores = scores.detach().cpu()
-        values, idx = self._chunk_topk(scores, start)
+        values, idx = self._chunk_topk(scores, indices.cpu())
         values = torch.cat([self.values.to(values.dtype), values], dim=1)
         idx = torch.cat([self.indices, idx], dim=1)
         keep = _order_by_score_then_rank(values, self.id_ranks[idx], min(self.k, values.shape[1]))

@@ -38,6 +38,11 @@ class Job:
 JOBS: dict[str, Job] = {
     "mine": Job("mine", "mine hard negatives for (anchor, positive) pairs", "raypipe.config.mine:MineConfig",
                 "raypipe.jobs.mine:run"),
+    "eval": Job("eval", "evaluate a model (retrieval, reranking, similarity, classification; cross-encoder "
+                        "reranking of a first stage's top-k)", "raypipe.config.eval:EvalConfig",
+                "raypipe.jobs.eval:run"),
+    "run": Job("run", "mine -> train -> eval as one job (before/after metrics)", "raypipe.config.run:RunConfig",
+               "raypipe.jobs.run:run"),
     "train": Job("train", "train a dense, cross or sparse encoder on Ray Train (DDP, fault tolerant)",
                  "raypipe.config.train:TrainConfig", "raypipe.jobs.train:run"),
 }

@@ -25,10 +25,11 @@ from raypipe.config.paths import is_uri
 from raypipe.config.train import TrainConfig
 from raypipe.data.validation import validate_datasets
 from raypipe.eval.build import build_evaluator
+from raypipe.jobs.report import metrics_table
 from raypipe.registry import get_kind
 from raypipe.train.build import build_args, build_datasets, build_loss, build_model
 
-__all__ = ["TrainResult", "run", "check_before_ray", "TRAINING_STATE_FILES"]
+__all__ = ["TrainResult", "run", "check_before_ray", "finished", "TRAINING_STATE_FILES"]
 
 # files of a checkpoint that are training state, not the model
 TRAINING_STATE_FILES = ("optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin", "scaler.pt",
@@ -46,13 +47,9 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        rows = [(k, v) for k, v in sorted(self.metrics.items()) if isinstance(v, (int, float))]
-        width = max((len(k) for k, _ in rows), default=10)
         head = (f"Run {self.run_name!r} had already finished; nothing to do." if self.already_finished
                 else f"Trained run {self.run_name!r} in {self.seconds:.1f}s.")
-        table = [f"{'metric':<{width}}  value", f"{'-' * width}  -----------"]
-        table += [f"{k:<{width}}  {v:.6g}" for k, v in rows]
-        return "\n".join([head, *self.notes, *table, f"Model written to {self.model_dir}"])
+        return "\n".join([head, *self.notes, metrics_table(self.metrics), f"Model written to {self.model_dir}"])
 
 
 def check_before_ray(cfg: TrainConfig, spec):
@@ -97,10 +94,10 @@ def _documents(ds, limit: int = 4096) -> list[str] | None:
     return [t for t in ds.select(range(min(limit, len(ds))))[ds.column_names[1]] if isinstance(t, str)]
 
 
-def _initial_model(cfg: TrainConfig, model, storage: str) -> str:
+def _initial_model(cfg: TrainConfig, model) -> str:
     """Save the model every worker starts from under the run folder (once; reused by reruns)."""
-    target = f"{storage.rstrip('/')}/{cfg.run_name}/initial_model"
-    if is_uri(storage):
+    target = cfg.initial_model_path
+    if is_uri(target):
         import pyarrow.fs as pafs
 
         fs, path = pafs.FileSystem.from_uri(target)
@@ -112,6 +109,11 @@ def _initial_model(cfg: TrainConfig, model, storage: str) -> str:
     if not os.path.exists(os.path.join(target, "modules.json")):
         model.save(target)
     return target
+
+
+def finished(cfg: TrainConfig) -> bool:
+    """Whether this config's run has finished and exported its model."""
+    return _finished(Path(cfg.output.dir).absolute(), cfg.run_name) is not None
 
 
 def _finished(out: Path, run_name: str) -> dict | None:
@@ -163,10 +165,9 @@ def run(cfg: TrainConfig) -> TrainResult:
     t0 = time.perf_counter()
     model, _ = check_before_ray(cfg, spec)
     from raypipe.runtime import ray_runtime
-    from raypipe.train.ray_driver import check_cluster, fit_on_ray, plan_resources, storage_uri
+    from raypipe.train.ray_driver import check_cluster, fit_on_ray, plan_resources
 
-    storage = storage_uri(cfg)
-    model_path = _initial_model(cfg, model, storage)
+    model_path = _initial_model(cfg, model)
     del model
     with ray_runtime(cfg.ray):
         plan = plan_resources(cfg)

@@ -8,6 +8,13 @@ positives masked (unless include_positives), absolute margin (drop if s + m > mi
 *lowest* positive score (the NV-Retriever positive-aware filter, safe with several positives).
 Then the survivors are sorted by score (stable), cut to range_max, and the first range_min are skipped.
 All vectorized: O(B x K x P) time and memory per batch.
+
+Ties: candidates with exactly the same score keep their retrieval order (score desc, then corpus id asc, from the
+shard merge), so after cross-encoder rescoring an exact tie goes to the candidate the bi-encoder ranked higher.
+sentence-transformers re-sorts with `torch.topk`, whose order among equal values is an implementation detail of
+its partial sort (neither index order nor stable); the two libraries therefore agree on every score and differ
+only in which of several exactly tied texts is reported. Exact ties are common with near-constant scorers (a tiny
+random cross-encoder's sigmoid outputs sit within ~1e-5 of each other, i.e. a few float32 steps).
 """
 
 from __future__ import annotations
@@ -61,7 +68,8 @@ def apply_filters(scores: np.ndarray, ids: np.ndarray, pos_ids: np.ndarray, min_
 
 
 def rank_window(scores: np.ndarray, ids: np.ndarray, p: FilterParams):
-    """Sort each row by score (stable, so retrieval order breaks ties), keep ranks [range_min, range_max)."""
+    """Sort each row by score (stable, so retrieval order breaks ties; see the module docstring), keep ranks
+    [range_min, range_max)."""
     order = np.argsort(-scores, axis=1, kind="stable")[:, : p.range_max]
     s = np.take_along_axis(scores, order, 1)[:, p.range_min:]
     i = np.take_along_axis(ids, order, 1)[:, p.range_min:]

@@ -11,7 +11,10 @@ Differences from sentence-transformers (on purpose):
 - `use_faiss=False` still searches shard by shard with FAISS flat (exact) indexes; `use_faiss=True` lets `index`
   pick (default "flat", exact either way);
 - random sampling is seeded (`seed`) and independent of batching;
-- the executor defaults to "auto": Ray when it is initialized (or RAY_ADDRESS is set), else this process.
+- the executor defaults to "auto": Ray when it is initialized (or RAY_ADDRESS is set), else this process;
+- candidates with exactly equal (e.g. cross-encoder) scores keep their retrieval order; theirs follow
+  torch.topk's internal order, so with near-constant scorers a tied negative can be a different, equally
+  scored text (see raypipe/mining/filter.py).
 """
 
 from __future__ import annotations

@@ -37,9 +37,18 @@ class ShardResult:
 
 def _topk_dense(scores: np.ndarray, k: int):
     """Top k per row of a (B, n) score block, sorted descending (ties: lower column first)."""
+    # Order (score desc, column asc), also for *which* tied columns make the cut: argpartition keeps an arbitrary
+    # subset of the scores equal to the k-th (frequent with sparse dot products, e.g. rows of zeros), so those rows
+    # are re-selected with the lowest tied columns, as FAISS's flat search keeps the lowest ids.
     k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else \
-        np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+    if k < scores.shape[1]:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # (B, k) k best, boundary ties arbitrary
+        cut = np.take_along_axis(scores, part, axis=1).min(axis=1)  # (B,) the k-th best score
+        for r in np.nonzero((scores >= cut[:, None]).sum(axis=1) > k)[0]:
+            above = np.flatnonzero(scores[r] > cut[r])
+            part[r] = np.concatenate([above, np.flatnonzero(scores[r] == cut[r])[: k - len(above)]])
+    else:
+        part = np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
     vals = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -vals), axis=1)
     return np.take_along_axis(vals, order, 1), np.take_along_axis(part, order, 1)

@@ -161,7 +161,8 @@ def _has_tensorboard() -> bool:
 def build_datasets(cfg: TrainConfig):
     """(train, eval or None) datasets, memory-mapped."""
     def one(src):
-        return None if src is None else load_dataset(resolve_path(src.path), src.format, src.columns, src.limit)
+        return None if src is None else load_dataset(resolve_path(src.path), src.format, src.columns, src.limit,
+                                                    src.exclude)
 
     return one(cfg.data.train), one(cfg.data.eval)
 

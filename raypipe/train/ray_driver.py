@@ -22,7 +22,7 @@ from raypipe.config.paths import is_uri
 from raypipe.config.train import TrainConfig
 from raypipe.train.ray_worker import train_loop
 
-__all__ = ["RayTrainPlan", "plan_resources", "check_cluster", "fit_on_ray", "storage_uri"]
+__all__ = ["RayTrainPlan", "plan_resources", "check_cluster", "fit_on_ray"]
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,6 @@ class RayTrainPlan:
     num_workers: int
     resources_per_worker: dict
     threads: int
-
-
-def storage_uri(cfg: TrainConfig) -> str:
-    """The storage path as Ray Train wants it: a URI as is, a local folder made absolute."""
-    p = cfg.run.storage_path
-    return p if is_uri(p) else os.path.abspath(os.path.expanduser(p))
 
 
 def plan_resources(cfg: TrainConfig, cluster: dict | None = None) -> RayTrainPlan:
@@ -75,16 +69,21 @@ def check_cluster(cfg: TrainConfig, plan: RayTrainPlan) -> list[str]:
     return problems
 
 
-def _checkpoint_config(cfg: TrainConfig, has_evaluator: bool) -> CheckpointConfig:
+def _scored(cfg: TrainConfig) -> bool:
+    """Whether every checkpoint comes with an evaluation (an evaluator that runs during training)."""
+    return cfg.evaluator is not None and str(cfg.args.get("eval_strategy", "steps")) != "no"
+
+
+def _checkpoint_config(cfg: TrainConfig, scored: bool) -> CheckpointConfig:
     c = cfg.run.checkpoints
-    metric = c.metric or ("score" if has_evaluator else None)
+    metric = c.metric or ("score" if scored else None)
     return CheckpointConfig(num_to_keep=c.num_to_keep, checkpoint_score_attribute=metric,
                             checkpoint_score_order=c.mode)
 
 
 def fit_on_ray(cfg: TrainConfig, spec, model_path: str, plan: RayTrainPlan, *, callbacks=(), status_dir=None):
     """Run the TorchTrainer; returns Ray Train's Result (raises if the run failed)."""
-    storage = storage_uri(cfg)
+    storage = cfg.storage_uri
     tb = None if is_uri(storage) else os.path.join(storage, cfg.run_name, "tensorboard")
     loop = {"config": cfg.model_dump(), "spec": spec, "model_path": model_path, "threads": plan.threads,
             "scratch": os.path.join(tempfile.gettempdir(), "raypipe-train", cfg.run_name), "tensorboard_dir": tb,
@@ -96,7 +95,7 @@ def fit_on_ray(cfg: TrainConfig, spec, model_path: str, plan: RayTrainPlan, *, c
                                      placement_strategy=cfg.scaling.placement_strategy),
         run_config=RunConfig(name=cfg.run_name, storage_path=storage,
                              failure_config=FailureConfig(max_failures=cfg.run.max_failures),
-                             checkpoint_config=_checkpoint_config(cfg, cfg.evaluator is not None),
+                             checkpoint_config=_checkpoint_config(cfg, _scored(cfg)),
                              callbacks=list(callbacks) or None))
     result = trainer.fit()
     if result.error is not None:

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import sys
 import uuid
 
 import ray
@@ -101,10 +102,11 @@ def _write_pid(folder: str | None, rank: int) -> None:
 
 
 def _finish(trainer, report_cb: _RayReport, train_metrics: dict, scratch: str) -> None:
-    """After the last step: evaluate the final model if its last evaluation is stale, save it with its trainer
-    state, and report it (rank 0) with the final metrics."""
+    """After the last step: evaluate the final model if the run evaluates and its last evaluation is stale, save it
+    with its trainer state, and report it (rank 0) with the final metrics."""
     state = trainer.state
-    if trainer.evaluator is not None and report_cb.last_eval_step != state.global_step:
+    evaluates = str(trainer.args.eval_strategy) not in ("no", "IntervalStrategy.NO")
+    if trainer.evaluator is not None and evaluates and report_cb.last_eval_step != state.global_step:
         trainer.evaluate()
     final = os.path.join(scratch, "final")
     if state.is_world_process_zero:
@@ -115,6 +117,11 @@ def _finish(trainer, report_cb: _RayReport, train_metrics: dict, scratch: str) -
     _barrier()
     metrics = {**report_cb.metrics(state), **_clean(train_metrics), "final": 1.0}
     report(metrics, final if state.is_world_process_zero else None, state.global_step, final=True)
+
+
+def _say(line: str) -> None:
+    # stderr: Ray Train V2 also copies a worker's stdout into its train log, which reaches the driver twice
+    print(f"[raypipe] {line}", file=sys.stderr, flush=True)
 
 
 def _checkpoint_step(folder: str) -> int:
@@ -139,7 +146,7 @@ def train_loop(loop: dict) -> None:
     trainer = build_trainer(cfg, spec, model, _scratch(loop["scratch"]), world_size=world, callbacks=[report_cb])
     report_cb.primary_metric = lambda: getattr(trainer.evaluator, "primary_metric", None)
     if rank == 0:
-        print(f"[raypipe] {describe_batch(trainer.args, world, trainer.loss)}", flush=True)
+        _say(describe_batch(trainer.args, world, trainer.loss))
     ckpt = ray.train.get_checkpoint()
     if ckpt is None:
         out = trainer.train()
@@ -154,7 +161,6 @@ def train_loop(loop: dict) -> None:
             return
         report_cb.resumed_from_step = _checkpoint_step(folder)
         if rank == 0:
-            print(f"[raypipe] resuming from {os.path.basename(folder)} (step {report_cb.resumed_from_step})",
-                  flush=True)
+            _say(f"resuming from {os.path.basename(folder)} (step {report_cb.resumed_from_step})")
         out = trainer.train(resume_from_checkpoint=folder)
     _finish(trainer, report_cb, out.metrics, trainer.args.output_dir)

@@ -12,7 +12,7 @@ from raypipe.mining.formats import Batch, build_output
 from raypipe.mining.index import IndexSpec, build_index, choose_index, default_nlist
 from raypipe.mining.read import prepare_input
 from raypipe.mining.sample import sample_negatives
-from raypipe.mining.search import merge_topk
+from raypipe.mining.search import _topk_dense, merge_topk
 from raypipe.mining.write import AtomicParquetWriter
 
 
@@ -62,6 +62,30 @@ def test_merge_topk_is_order_independent():
     np.testing.assert_array_equal(res[0][1], res[1][1])
     assert (np.diff(res[0][0], axis=1) <= 0).all()
 
+
+
+def test_merge_topk_keeps_lowest_ids_among_ties_at_the_cut():
+    """Like FAISS's flat search: of several candidates tied at the k-th score, the lowest corpus ids are kept."""
+    a = (np.array([[0.9, 0.5, 0.5]], np.float32), np.array([[4, 30, 12]]))
+    b = (np.array([[0.5, 0.5, -np.inf]], np.float32), np.array([[3, 20, -1]]))
+    for x, y in ((a, b), (b, a)):
+        s, i = merge_topk(*x, *y, 3)
+        assert i.tolist() == [[4, 3, 12]] and s.tolist() == [[np.float32(0.9), 0.5, 0.5]]
+
+
+def test_topk_dense_breaks_boundary_ties_by_lowest_column():
+    """Sparse shards: rows of equal scores (e.g. zero dot products) must not keep an arbitrary tied subset."""
+    rng = np.random.default_rng(0)
+    scores = np.zeros((3, 200), np.float32)
+    scores[0, [50, 150]] = 1.0
+    scores[1] = rng.integers(0, 3, 200)
+    scores[2, ::7] = 2.0
+    values, cols = _topk_dense(scores, 6)
+    for row, (v, c) in enumerate(zip(values, cols)):
+        expected = sorted(range(200), key=lambda j: (-scores[row, j], j))[:6]
+        assert c.tolist() == expected and v.tolist() == scores[row, expected].tolist()
+    values, cols = _topk_dense(scores[:, :4], 6)  # k > n: every column, same order
+    assert cols.tolist()[0] == [0, 1, 2, 3]
 
 def test_filters_mask_positives_then_margins_then_bounds():
     scores = np.array([[0.95, 0.9, 0.8, 0.7, 0.6]], np.float32)

@@ -170,6 +170,42 @@ def _replay_hook(grad_output, *, embed_fn, model, sentence_features, ranges, sta
                         out.backward((grad[begin:end] * grad_output).to(out.dtype))
 
 
+def _with_companion(
+    embed_fn: Callable[[Features], Tensor], companion_fn: Callable[[Features], Tensor], sink: list[Tensor]
+) -> Callable[[Features], Tensor]:
+    """First-pass embed function: the model's mini-batch forward, then `companion_fn` on the same mini-batch
+    (a shallow copy taken before the model ran, as the model may write its outputs into the dict); the companion's
+    (rows, dim') output is appended to `sink`. Only step 1 uses it: the replay runs `embed_fn` alone."""
+
+    def embed(mini: Features) -> Tensor:
+        clean = dict(mini)
+        out = embed_fn(mini)
+        sink.append(companion_fn(clean).detach())
+        return out
+
+    return embed
+
+
+def _first_pass(embed_fn, companion_fn, sentence_features, ranges, training: bool, show_progress_bar: bool):
+    """Step 1 for every column: (embeddings, RNG states, companion embeddings or None), one entry per column;
+    embeddings are (batch, dim) leaves that require grad when training."""
+    progress = tqdm.tqdm(
+        total=sum(map(len, ranges)), desc="Embed mini-batches", disable=not show_progress_bar
+    )
+    embeddings, states, companions = [], [], []
+    for features, col_ranges in zip(sentence_features, ranges):
+        sink: list[Tensor] = []
+        first_pass = embed_fn if companion_fn is None else _with_companion(embed_fn, companion_fn, sink)
+        emb, col_states = embed_in_minibatches(
+            first_pass, features, col_ranges, capture_rng=training, progress=progress
+        )
+        embeddings.append(emb.requires_grad_(training))
+        states.append(col_states)
+        companions.append(torch.cat(sink, dim=0) if sink else None)
+    progress.close()
+    return embeddings, states, companions
+
+
 def gradcache_forward(
     model: torch.nn.Module,
     sentence_features: Sequence[Features],
@@ -179,6 +215,7 @@ def gradcache_forward(
     mini_batch_num_tokens: int | None = None,
     show_progress_bar: bool = False,
     embed_fn: Callable[[Features], Tensor] | None = None,
+    companion_fn: Callable[[Features], Tensor] | None = None,
     loss_name: str = "cached loss",
 ) -> Tensor:
     """Run the GradCache forward (module docstring) and return the loss; `loss.backward()` updates the model.
@@ -187,29 +224,26 @@ def gradcache_forward(
         model: the model whose parameters get gradients (used for `embed_fn` and DDP `no_sync`).
         sentence_features: one tokenized feature dict per input column.
         loss_on_embeddings: list of (batch, dim) embeddings -> scalar loss. May back-propagate itself (e.g. chunk
-            by chunk) and return a detached value.
+            by chunk) and return a detached value. With `companion_fn` it is called as
+            `loss_on_embeddings(embeddings, companion_embeddings)`.
         embed_fn: features -> (rows, dim) embeddings; defaults to `model(features)["sentence_embedding"]`.
+        companion_fn: optional features -> (rows, dim') run without autograd right after each step-1 mini-batch
+            forward, on the same mini-batch (e.g. a GIST guide). Interleaving it with the model's forwards is what
+            sentence-transformers does, so a companion that draws random numbers (dropout) sees the same RNG stream.
     """
     embed_fn = embed_fn or default_embed_fn(model)
     sentence_features = list(sentence_features)
     training = torch.is_grad_enabled()
     # Ranges are fixed before any forward: modules may edit features in place, and step 3 must reuse them.
     ranges = [minibatch_ranges(f, mini_batch_size, mini_batch_num_tokens) for f in sentence_features]
-    progress = tqdm.tqdm(
-        total=sum(map(len, ranges)), desc="Embed mini-batches", disable=not show_progress_bar
+    embeddings, states, companions = _first_pass(
+        embed_fn, companion_fn, sentence_features, ranges, training, show_progress_bar
     )
-    embeddings, states = [], []
-    for features, col_ranges in zip(sentence_features, ranges):
-        emb, col_states = embed_in_minibatches(
-            embed_fn, features, col_ranges, capture_rng=training, progress=progress
-        )
-        embeddings.append(emb.requires_grad_(training))
-        states.append(col_states)
-    progress.close()
+    extra = () if companion_fn is None else (companions,)
     if not training:
-        return loss_on_embeddings(embeddings)
+        return loss_on_embeddings(embeddings, *extra)
 
-    loss = loss_on_embeddings(embeddings)
+    loss = loss_on_embeddings(embeddings, *extra)
     if loss.requires_grad:
         loss.backward()
     grads = [emb.grad for emb in embeddings]

@@ -7,13 +7,10 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-from raypipe.losses.base import LossRequirements
+from raypipe.losses.base import LossRequirements, embed_columns
 from raypipe.losses.dense._gradcache import (
     chunked_backward,
-    default_embed_fn,
-    embed_in_minibatches,
     gradcache_forward,
-    minibatch_ranges,
     validate_mini_batch_args,
 )
 from raypipe.losses.dense.cached_multiple_negatives_ranking import CITATION_GRADCACHE
@@ -34,9 +31,10 @@ class CachedGISTEmbedLoss(GISTEmbedLoss):
         loss = CE(logits_i, target = position of p_i)
 
     The model embeds every column in mini-batches (`mini_batch_size` rows or up to `mini_batch_num_tokens`
-    non-padding tokens) without autograd, the guide embeds the same mini-batches (no grad), the loss is computed in
-    chunks of `mini_batch_size` anchor rows and back-propagated to the cached embeddings, then `loss.backward()`
-    replays each mini-batch with autograd under its saved RNG state.
+    non-padding tokens) without autograd and the guide embeds each mini-batch right after it (no grad; in the
+    guide's own train/eval mode, as in sentence-transformers: `guide.eval()` gives a dropout-free filter). The loss
+    is computed in chunks of `mini_batch_size` anchor rows and back-propagated to the cached embeddings, then
+    `loss.backward()` replays each mini-batch with autograd under its saved RNG state.
 
     | Inputs | Labels |
     |---|---|
@@ -90,25 +88,26 @@ class CachedGISTEmbedLoss(GISTEmbedLoss):
             notes="column 0 = anchor, 1 = positive, further columns = negatives; needs a guide model",
         )
 
-    def embed_guide(self, sentence_features: list[dict[str, Tensor]]) -> list[Tensor]:
-        """Guide embeddings per column, computed without grad in mini-batches (bounded memory)."""
-        out = []
-        for features in guide_features(self, sentence_features):
-            ranges = minibatch_ranges(features, self.mini_batch_size, self.mini_batch_num_tokens)
-            out.append(embed_in_minibatches(default_embed_fn(self.guide), features, ranges)[0])
-        return out
+    def guide_minibatch(self, features: dict[str, Tensor]) -> Tensor:
+        """Guide embeddings (rows, D') of one model mini-batch, without grad: the same token ids, or the decoded
+        text of these rows re-tokenized by the guide (padded to this mini-batch's longest row)."""
+        with torch.no_grad():
+            return embed_columns(self.guide, guide_features(self, [features]))[0]
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         sentence_features = list(sentence_features)
         self.input_requirements().check(len(sentence_features), has_label=False)
-        guides = self.embed_guide(sentence_features)
+        # The guide embeds each model mini-batch right after the model's first (no-grad) pass over it, as in
+        # sentence-transformers: with dropout active in the guide (a guide left in train mode) this keeps both
+        # RNG streams aligned, and re-tokenization follows the model's mini-batches.
         return gradcache_forward(
             self.model,
             sentence_features,
-            lambda embeddings: self.loss_on_cached_embeddings(embeddings, guides),
+            self.loss_on_cached_embeddings,
             mini_batch_size=self.mini_batch_size,
             mini_batch_num_tokens=self.mini_batch_num_tokens,
             show_progress_bar=self.show_progress_bar,
+            companion_fn=self.guide_minibatch,
             loss_name=type(self).__name__,
         )
 

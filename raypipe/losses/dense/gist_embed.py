@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from raypipe.losses.base import LossRequirements, RaypipeLoss, embed_columns
+from raypipe.losses.base import LossRequirements, RaypipeLoss
 from raypipe.losses.dense._distributed import all_gather_with_grad, all_gather_with_offset
+from raypipe.losses.merged_columns import embed_columns_merged
 from raypipe.models.similarity import cos_sim
 
 MARGIN_STRATEGIES = ("absolute", "relative")
@@ -79,6 +80,18 @@ def guide_features(loss, sentence_features: list[dict[str, Tensor]]) -> list[dic
     return out
 
 
+def guide_cos(x: Tensor, y: Tensor) -> Tensor:
+    """(n, m) cosine similarities of guide embeddings x (n, D') and y (m, D'), as a broadcast elementwise cosine.
+
+    The guide filter `guide_sim > guide_pos - margin` is a hard threshold, and guides whose embeddings are nearly
+    parallel (e.g. CLS pooling of a barely trained encoder, or duplicate texts) put many candidates within float
+    rounding of the threshold. Normalize-then-matmul (`cos_sim`) and the broadcast cosine round differently, so the
+    guide similarities use the broadcast cosine that sentence-transformers uses, for the same keep/drop decisions.
+    Memory: a transient (n, m, D') product, without autograd (guide embeddings are detached).
+    """
+    return F.cosine_similarity(x.unsqueeze(1), y.unsqueeze(0), dim=-1)
+
+
 def gist_chunk_loss(cfg, anchors, anchors_g, anchors_all, anchors_all_g, cands, cands_g, offset, begin, end):
     """Loss contribution of local anchor rows begin:end: sum of CE terms / number of local rows.
 
@@ -89,7 +102,7 @@ def gist_chunk_loss(cfg, anchors, anchors_g, anchors_all, anchors_all_g, cands, 
     rows = torch.arange(end - begin, device=anchors.device)
     own = offset + begin + rows  # (c,) global index of each row, i.e. the target column in the (a, p) block
     a, a_g = anchors[begin:end], anchors_g[begin:end]
-    guide_ap = cos_sim(a_g, cands_g[0])  # (c, W)
+    guide_ap = guide_cos(a_g, cands_g[0])  # (c, W)
     guide_pos = guide_ap[rows, own].unsqueeze(1)  # (c, 1)
     if cfg.margin_strategy == "absolute":
         threshold = guide_pos - cfg.margin
@@ -105,11 +118,11 @@ def gist_chunk_loss(cfg, anchors, anchors_g, anchors_all, anchors_all_g, cands, 
 
     scores = [filtered(cos_sim(a, cands[0]), guide_ap, protect_positive=True)]
     if cfg.contrast_anchors:
-        scores.append(filtered(cos_sim(a, anchors_all), cos_sim(a_g, anchors_all_g)))
+        scores.append(filtered(cos_sim(a, anchors_all), guide_cos(a_g, anchors_all_g)))
     if cfg.contrast_positives:
-        scores.append(filtered(cos_sim(cands[0][own], cands[0]), cos_sim(cands_g[0][own], cands_g[0])))
+        scores.append(filtered(cos_sim(cands[0][own], cands[0]), guide_cos(cands_g[0][own], cands_g[0])))
     for neg, neg_g in zip(cands[1:], cands_g[1:]):
-        scores.append(filtered(cos_sim(a, neg), cos_sim(a_g, neg_g)))
+        scores.append(filtered(cos_sim(a, neg), guide_cos(a_g, neg_g)))
     logits = torch.cat(scores, dim=1) / cfg.temperature  # (c, W · (1 + [aa] + [pp] + n))
     return F.cross_entropy(logits, own, reduction="sum") / anchors.shape[0]
 
@@ -143,6 +156,11 @@ class GISTEmbedLoss(RaypipeLoss):
 
     The anchor-anchor and positive-positive blocks are optional (`contrast_anchors`, `contrast_positives`). The guide
     reads the same tokens, or re-tokenized text when its vocabulary differs or its max_seq_length is shorter.
+    As in sentence-transformers v6: the model embeds first, then the guide, each with the anchor column alone and
+    the other columns in one merged forward (`raypipe.losses.merged_columns`); the guide runs in its own train/eval
+    mode (`guide.eval()` for a dropout-free filter); guide similarities use the broadcast cosine (`guide_cos`). So
+    with dropout on, and for guides whose similarities sit within rounding of the threshold, the kept candidates
+    are the ones sentence-transformers keeps.
     With `gather_across_devices=True` positives, negatives and (deviation from sentence-transformers, which keeps
     them local) anchors for the anchor-anchor block are gathered, so the loss equals the single-process loss on the
     concatenated batch.
@@ -194,9 +212,14 @@ class GISTEmbedLoss(RaypipeLoss):
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
         sentence_features = list(sentence_features)
         self.input_requirements().check(len(sentence_features), has_label=False)
+        # Guide inputs are taken before the model runs (it may write outputs into the dicts it is given). Order as
+        # in sentence-transformers: the model embeds first, then the guide, each with the anchor column alone and
+        # the candidate columns in one merged forward, so dropout (in the model, or in a guide left in train mode)
+        # draws the same masks from the same RNG stream.
+        guide_inputs = guide_features(self, sentence_features)
+        embeddings = embed_columns_merged(self.model, sentence_features)
         with torch.no_grad():
-            guides = embed_columns(self.guide, guide_features(self, sentence_features))
-        embeddings = embed_columns(self.model, [dict(f) for f in sentence_features])
+            guides = embed_columns_merged(self.guide, guide_inputs)
         return self.compute_loss_from_embeddings(embeddings, labels, guide_embeddings=guides)
 
     def compute_loss_from_embeddings(

@@ -1,0 +1,60 @@
+"""`raypipe eval`: the config's combinations, cross-encoder reranking of a first stage's top-k (metrics equal to
+the evaluator's on the same candidates), and the Ray Data actor-pool path giving the same metrics as in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from raypipe.cli import main
+from raypipe.config import ConfigError, load_config
+from raypipe.config.eval import EvalConfig
+from raypipe.jobs.eval import evaluate
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "pipelines" / "configs" / "eval-tiny-cpu.yaml"
+RETRIEVAL = {"type": "retrieval", "name": "dev", "queries": "resource:debian_sample/dev-queries.parquet",
+             "corpus": "resource:debian_sample/corpus.parquet", "qrels": "resource:debian_sample/dev-qrels.parquet",
+             "limit_queries": 30}
+
+
+def test_config_combinations_are_checked():
+    with pytest.raises(ConfigError, match="needs first_stage"):
+        load_config(EvalConfig, raw={"model": {"kind": "cross", "path": "m"}, "evaluator": RETRIEVAL}, check=False)
+    with pytest.raises(ConfigError, match="first_stage is for a cross-encoder"):
+        load_config(EvalConfig, raw={"model": "m", "evaluator": RETRIEVAL,
+                                     "first_stage": {"model": "f"}}, check=False)
+    with pytest.raises(ConfigError, match="needs data"):
+        load_config(EvalConfig, raw={"model": "m", "evaluator": {"type": "reranking"}}, check=False)
+
+
+def test_cross_encoder_reranks_the_first_stage_top_k(tmp_path, capsys):
+    assert main(["eval", str(TINY), f"output.dir={tmp_path}", "evaluator.limit_queries=20"]) == 0
+    out = capsys.readouterr().out
+    assert "debian-dev_ndcg@10" in out and "debian-dev_base_ndcg@10" in out
+    assert (tmp_path / "eval.json").exists()
+
+
+def test_first_stage_base_metrics_equal_its_own_retrieval_metrics(tmp_path):
+    """The reranker's `base_*` numbers are the first stage's ranking: nDCG@10 equals the dense evaluator's."""
+    cfg = load_config(EvalConfig, TINY, [f"output.dir={tmp_path}", "evaluator.limit_queries=30"])
+    rerank = evaluate(cfg)
+    dense = load_config(EvalConfig, raw={"model": cfg.first_stage.model.model_dump(), "evaluator": RETRIEVAL,
+                                         "output": {"dir": str(tmp_path / "dense")}})
+    assert rerank["debian-dev_base_ndcg@10"] == pytest.approx(evaluate(dense)["dev_cosine_ndcg@10"], abs=1e-9)
+
+
+@pytest.mark.ray
+def test_ray_actor_pool_gives_the_in_process_metrics(ray_local, tmp_path):
+    raw = {"model": {"kind": "dense", "path": "resource:tiny/bert"}, "evaluator": RETRIEVAL,
+           "output": {"dir": str(tmp_path / "local")}, "embedding": {"executor": "local"}}
+    local = evaluate(load_config(EvalConfig, raw=raw))
+    raw.update(output={"dir": str(tmp_path / "ray")},
+               embedding={"executor": "ray", "cache_dir": str(tmp_path / "cache"), "shard_size": 700})
+    from raypipe.jobs.eval import run
+
+    on_ray = run(load_config(EvalConfig, raw=raw))
+    assert on_ray.executor == "ray" and len(list((tmp_path / "cache").glob("*.parquet"))) == 3
+    for key, value in local.items():
+        assert on_ray.metrics[key] == pytest.approx(value, abs=1e-6), key
