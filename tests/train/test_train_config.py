@@ -100,3 +100,13 @@ def test_more_workers_than_the_cluster_fits_fails_before_training(ray_local, mon
                                                                            "resources_per_worker": None})})
     with pytest.raises(ConfigError, match="GPU.*use_gpu=false"):
         fit(gpu)
+
+
+@pytest.mark.parametrize("name", [f"train-{k}-{v}.yaml" for k in ("dense", "cross", "sparse")
+                                  for v in ("tiny-cpu", "debian")])
+def test_issue_overrides_validate_on_every_train_config(name, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    overrides = ["scaling.num_workers=2", "args.max_steps=40", "args.per_device_train_batch_size=4",
+                 "run.max_failures=2"]
+    cfg = load_config(TrainConfig, ROOT / "pipelines" / "configs" / name, overrides, check=False)
+    assert cfg.scaling.num_workers == 2 and cfg.args["max_steps"] == 40 and cfg.run.max_failures == 2
