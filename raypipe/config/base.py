@@ -148,13 +148,43 @@ def _apply_deprecated(raw: dict, schema: type[StrictModel]) -> None:
             apply_overrides(raw, [f"{new}={yaml.safe_dump(value, default_flow_style=True).strip()}"])
 
 
+_VAR = re.compile(r"\$\{(\w+)\}")
+
+
+def _interpolate(data: dict) -> tuple[dict, list[str]]:
+    """Replace `${name}` in every string by the top-level `vars:` entry `name` (`vars` itself is removed), so one
+    value such as a data folder is set once and overridden once: `vars.data_dir=/data/debian`."""
+    variables = data.pop("vars", None) or {}
+    if not isinstance(variables, dict):
+        return data, [f"vars: must be a mapping of names to values, got {variables!r}"]
+    problems: list[str] = []
+
+    def sub(value, key):
+        if isinstance(value, dict):
+            return {k: sub(v, f"{key}.{k}" if key else k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [sub(v, f"{key}.{i}") for i, v in enumerate(value)]
+        if isinstance(value, str):
+            missing = [m for m in _VAR.findall(value) if m not in variables]
+            if missing:
+                problems.append(f"{key}: ${{{missing[0]}}} is not defined under vars: (defined: "
+                                f"{sorted(variables) or 'none'})")
+                return value
+            return _VAR.sub(lambda m: str(variables[m.group(1)]), value)
+        return value
+
+    return sub(data, ""), problems
+
+
 def load_config(schema: type[M], path: str | Path | None = None, overrides: list[str] | None = None, *,
                 raw: dict | None = None, check: bool = True) -> M:
-    """Read YAML (or `raw`), apply overrides, validate against `schema`, then (with `check`) check every file,
-    folder and model the config names. Raises one ConfigError listing every problem."""
+    """Read YAML (or `raw`), apply overrides, substitute `${vars}`, validate against `schema`, then (with `check`)
+    check every file, folder and model the config names. Raises one ConfigError listing every problem."""
     source = str(path) if path is not None else "config"
     data = read_yaml(path) if path is not None else _deep_copy(raw or {})
     data, problems = apply_overrides(data, list(overrides or []))
+    data, unresolved = _interpolate(data)
+    problems += unresolved
     _apply_deprecated(data, schema)
     try:
         cfg = schema.model_validate(data)

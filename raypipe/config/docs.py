@@ -75,7 +75,8 @@ def render_reference() -> str:
            "`raypipe COMMAND CONFIG [key.path=value ...]`; unknown keys are errors, and every problem (bad values,",
            "missing files, folders and models) is reported at once before anything heavy starts. Paths: `resource:REL`",
            "is a file shipped in `raypipe/resources/`, `pkg:MODULE` a packaged model; relative paths are relative to",
-           "the working directory.", ""]
+           "the working directory. A top-level `vars:` mapping defines `${name}` substitutions in every string value",
+           "(`vars: {data_dir: ../data}` ... `${data_dir}/train.parquet`; override with `vars.data_dir=/path`).", ""]
     commands = {job.schema: job.name for job in JOBS.values()}
     for job in JOBS.values():
         schema = job.schema
