@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.train.test_ray_train import _stop_ray
+from tests.fixtures.ray_procs import stop_ray as _stop_ray
 
 pytestmark = pytest.mark.ray
 

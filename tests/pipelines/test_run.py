@@ -16,7 +16,8 @@ import pytest
 from raypipe.cli import main
 from raypipe.config import ConfigError, load_config
 from raypipe.config.run import RunConfig
-from tests.train.test_ray_train import _stop_ray, _wait_for
+from tests.fixtures.ray_procs import stop_ray as _stop_ray
+from tests.fixtures.ray_procs import wait_for as _wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "pipelines" / "configs" / "mine-train-eval-tiny-cpu.yaml"

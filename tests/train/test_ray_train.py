@@ -18,11 +18,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
 import pytest
+
+from tests.fixtures.ray_procs import stop_ray as _stop_ray
+from tests.fixtures.ray_procs import wait_for as _wait_for
 
 pytestmark = pytest.mark.ray
 
@@ -42,26 +43,6 @@ def _start(tmp: Path, name: str, ray_tmp: str) -> subprocess.Popen:
     log = open(tmp / f"{name}.log", "a")
     return subprocess.Popen([sys.executable, "pipelines/train.py", CONFIG, *_overrides(tmp, name, ray_tmp)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _stop_ray(ray_tmp: str) -> None:
-    """Kill the processes of the embedded Ray this test started (their command lines name its temp dir)."""
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if any(ray_tmp in part for part in p.info["cmdline"] or []):
-                p.kill()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-
-
-def _wait_for(path_fn, timeout: float = 300.0):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        found = path_fn()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
 
 
 def _steps(out: Path) -> list[int]:
