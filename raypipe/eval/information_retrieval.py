@@ -16,6 +16,7 @@ from raypipe.eval.base import BaseEvaluator, append_csv_row, encode, epoch_text,
 from raypipe.eval.dedup import UniqueChunks
 from raypipe.eval.metrics import retrieval_metrics
 from raypipe.eval.topk import RunningTopK, corpus_id_ranks
+from raypipe.models.precision import check_compute_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class InformationRetrievalEvaluator(BaseEvaluator):
     Queries without relevant documents are skipped (as in sentence-transformers). The corpus is embedded
     ``corpus_chunk_size`` documents at a time; each chunk is scored against all queries (or blocks of
     ``query_chunk_size`` queries) and folded into a running top-k per query, ties broken by ascending corpus id.
+    ``compute_dtype`` (float32 | bfloat16 | float16 | auto) is the precision queries and corpus are embedded in
+    (raypipe.models.precision); float32, the default, gives sentence-transformers' metrics exactly.
 
     Cost: time O(Q·N·D) for scoring plus embedding all Q + N texts; memory O(Q·D + C·D + Q·C + Q·k) for
     C = corpus_chunk_size (or Q replaced by query_chunk_size in the Q·C term) — it does not grow with the corpus
@@ -108,8 +111,10 @@ class InformationRetrievalEvaluator(BaseEvaluator):
         corpus_prompt_name: str | None = None,
         write_predictions: bool = False,
         query_chunk_size: int | None = None,
+        compute_dtype: str = "float32",
     ) -> None:
         super().__init__()
+        self.compute_dtype = check_compute_dtype(compute_dtype)
         _validate_inputs(queries, corpus, relevant_docs)
         for param, value in (
             ("corpus_chunk_size", corpus_chunk_size),
@@ -293,8 +298,12 @@ class InformationRetrievalEvaluator(BaseEvaluator):
         return encode(
             model, texts, encode_fn_name, prompt_name=prompt_name, prompt=prompt, batch_size=self.batch_size,
             show_progress_bar=self.show_progress_bar, convert_to_tensor=True, truncate_dim=self.truncate_dim,
-            **kwargs,
+            **self.dtype_kwargs(), **kwargs,
         )  # fmt: skip
+
+    def dtype_kwargs(self) -> dict:
+        # float32 is not passed, so models whose encode has no compute_dtype parameter keep working
+        return {} if self.compute_dtype == "float32" else {"compute_dtype": self.compute_dtype}
 
     def _write_predictions(self, hits: dict, output_path: str) -> None:
         os.makedirs(output_path, exist_ok=True)

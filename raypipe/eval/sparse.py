@@ -42,7 +42,8 @@ def count_vector(embeddings: torch.Tensor) -> torch.Tensor:
 def _encode_sparse(evaluator, model, texts, kind, **kwargs):
     return encode(
         model, texts, kind, batch_size=evaluator.batch_size, show_progress_bar=kwargs.pop("show_progress_bar", None),
-        convert_to_sparse_tensor=True, save_to_cpu=True, max_active_dims=evaluator.max_active_dims, **kwargs,
+        convert_to_sparse_tensor=True, save_to_cpu=True, max_active_dims=evaluator.max_active_dims,
+        **(evaluator.dtype_kwargs() if hasattr(evaluator, "dtype_kwargs") else {}), **kwargs,
     )  # fmt: skip
 
 

@@ -31,7 +31,8 @@ from raypipe.eval.build import EVALUATOR_CLASSES, build_evaluator
 from raypipe.jobs.report import metrics_table
 from raypipe.mining.embed import embed_all, is_sparse_model, load_shard
 from raypipe.mining.options import MiningOptions
-from raypipe.mining.runner import get_runner, resolve_executor
+from raypipe.mining.progress import Progress
+from raypipe.mining.runner import LocalRunner, get_runner, resolve_executor
 from raypipe.registry import get_kind
 
 __all__ = ["EvalResult", "run", "evaluate", "RunnerEncoder", "RunnerScorer"]
@@ -53,12 +54,14 @@ class RunnerEncoder:
     """A model whose `encode_document` runs on a mining runner (e.g. a Ray Data actor pool), with the embedding
     cache; everything else is the model's. Dense embeddings come back L2-normalized (cosine models only)."""
 
-    def __init__(self, model, runner, cache_dir: str, batch_size: int, shard_size: int):
+    def __init__(self, model, runner, cache_dir: str, batch_size: int, shard_size: int,
+                 compute_dtype: str = "float32", progress: bool = False):
         if not is_sparse_model(model) and (getattr(model, "similarity_fn_name", None) or "cosine") != "cosine":
             raise ValueError(f"embedding.executor=ray embeds normalized vectors, but the model's similarity is "
                              f"{model.similarity_fn_name!r}; use embedding.executor=local for it.")
         self.model, self.runner, self.cache_dir = model, runner, cache_dir
         self.batch_size, self.shard_size = batch_size, shard_size
+        self.compute_dtype, self.progress = compute_dtype, Progress(progress)
 
     def __getattr__(self, name):
         return getattr(self.model, name)
@@ -66,7 +69,7 @@ class RunnerEncoder:
     def encode_document(self, texts, prompt=None, prompt_name=None, truncate_dim=None, **_):
         job = dict(texts=pa.array(list(texts), pa.string()), role="document", prompt=prompt, prompt_name=prompt_name)
         shards = embed_all([job], self.model, self.cache_dir, self.runner, batch_size=self.batch_size,
-                           shard_size=self.shard_size)[0]
+                           shard_size=self.shard_size, compute_dtype=self.compute_dtype, progress=self.progress)[0]
         parts = [load_shard(p) for p in shards.paths]
         if shards.sparse:
             import scipy.sparse as sp
@@ -81,10 +84,12 @@ class RunnerEncoder:
 
 
 class RunnerScorer:
-    """A cross-encoder whose `predict` runs on a mining runner (e.g. a Ray Data actor pool)."""
+    """A cross-encoder whose `predict` runs on a mining runner (e.g. a Ray Data actor pool), in `compute_dtype`."""
 
-    def __init__(self, cross_encoder, runner, batch_size: int):
+    def __init__(self, cross_encoder, runner, batch_size: int, compute_dtype: str = "float32",
+                 progress: bool = False):
         self.model, self.runner, self.batch_size = cross_encoder, runner, batch_size
+        self.compute_dtype, self.progress = compute_dtype, Progress(progress)
 
     def __getattr__(self, name):
         return getattr(self.model, name)
@@ -92,7 +97,16 @@ class RunnerScorer:
     def predict(self, pairs, **_):
         a = pa.array([p[0] for p in pairs], pa.string())
         b = pa.array([p[1] for p in pairs], pa.string())
-        return self.runner.score_pairs(self.model, a, b, self.batch_size)
+        with self.progress.bar("score pairs", total=len(b), unit="pair") as bar:
+            return self.runner.score_pairs(self.model, a, b, self.batch_size, self.compute_dtype, bar)
+
+
+def _set_compute_dtype(ev, dtype: str):
+    """The evaluator (and those of a SequentialEvaluator) embed in `dtype` where they have the knob."""
+    for sub in getattr(ev, "evaluators", None) or [ev]:
+        if hasattr(sub, "compute_dtype"):
+            sub.compute_dtype = dtype
+    return ev
 
 
 def _first_stage_samples(cfg: EvalConfig, first, corpus_model) -> list[dict]:
@@ -102,7 +116,7 @@ def _first_stage_samples(cfg: EvalConfig, first, corpus_model) -> list[dict]:
     cls = EVALUATOR_CLASSES[("retrieval", first.kind)]
     k = cfg.first_stage.top_k
     ev = cls(queries, corpus, relevant, batch_size=e.batch_size, accuracy_at_k=[1], precision_recall_at_k=[1],
-             mrr_at_k=[1], ndcg_at_k=[1], map_at_k=[k], write_csv=False)
+             mrr_at_k=[1], ndcg_at_k=[1], map_at_k=[k], write_csv=False, compute_dtype=cfg.embedding.compute_dtype)
     if e.limit_queries:
         ev.queries_ids, ev.queries = ev.queries_ids[: e.limit_queries], ev.queries[: e.limit_queries]
     if not ev.score_functions:  # set per call by the evaluator; search() is called directly here
@@ -121,10 +135,13 @@ def evaluate(cfg: EvalConfig, runner=None) -> dict:
 
     def corpus_model(m):
         return RunnerEncoder(m, runner, emb.cache_dir or os.path.join(out, "cache"), emb.batch_size,
-                             emb.shard_size) if runner is not None else None
+                             emb.shard_size, emb.compute_dtype, emb.progress) if runner is not None else None
 
     def scorer(m):
-        return RunnerScorer(m, runner, emb.batch_size) if runner is not None else m
+        if runner is None and emb.compute_dtype == "float32":
+            return m  # the model's own predict, every argument honoured
+        return RunnerScorer(m, runner or LocalRunner(), emb.batch_size, emb.compute_dtype,
+                            emb.progress and runner is not None)
 
     if cfg.first_stage is not None:
         first = get_kind(cfg.first_stage.model.kind).model_class(resolve_path(cfg.first_stage.model.path))
@@ -132,7 +149,7 @@ def evaluate(cfg: EvalConfig, runner=None) -> dict:
         ev = CrossEncoderRerankingEvaluator(samples, always_rerank_positives=False, name=e.name,
                                             batch_size=e.batch_size, **e.params)
         return ev(scorer(model), output_path=out)
-    ev = build_evaluator(e, cfg.model.kind)
+    ev = _set_compute_dtype(build_evaluator(e, cfg.model.kind), emb.compute_dtype)
     if cfg.model.kind == "cross":
         return ev(scorer(model), output_path=out)
     if isinstance(ev, InformationRetrievalEvaluator) and runner is not None:
@@ -155,7 +172,8 @@ def run(cfg: EvalConfig) -> EvalResult:
         runner = None
         if executor == "ray":
             runner = get_runner(MiningOptions(executor="ray", num_actors=cfg.embedding.num_actors,
-                                              num_gpus_per_actor=cfg.embedding.num_gpus_per_actor))
+                                              num_gpus_per_actor=cfg.embedding.num_gpus_per_actor,
+                                              compute_dtype=cfg.embedding.compute_dtype))
         metrics = evaluate(cfg, runner)
     path = Path(cfg.output.dir) / cfg.output.file
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,8 @@ leaves a half-written shard behind.
 
 Where the shards are encoded is the runner's business (`runner.py`: this process, or a Ray Data actor pool); this
 module plans the shards and knows how to encode, store and load one. The Ray runner buffers at most the shards
-still in flight (rows come back in order), so driver memory is O(shard_size x dim), not O(corpus).
+still in flight (rows come back in order), so driver memory is O(shard_size x dim), not O(corpus). The cache key
+includes the compute dtype when it is not float32 (bf16 embeddings never stand in for float32 ones).
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-__all__ = ["EmbeddingShards", "embed_texts", "embed_all", "model_fingerprint", "is_sparse_model", "encode_texts",
-           "load_shard", "texts_hash", "embedding_table", "write_atomic", "plan_shards"]
+from raypipe.mining.progress import NO_PROGRESS
+from raypipe.models.lazy import LazyModel
+
+__all__ = ["EmbeddingShards", "EmbedSettings", "embed_texts", "embed_all", "model_fingerprint", "is_sparse_model",
+           "encode_texts", "encode_token_ids", "load_shard", "texts_hash", "embedding_table", "write_atomic",
+           "plan_shards"]
 
 
 @dataclass
@@ -45,12 +50,16 @@ class EmbeddingShards:
 
 
 def is_sparse_model(model: Any) -> bool:
+    if isinstance(model, LazyModel):
+        return model.kind == "sparse"
     return hasattr(model, "max_active_dims") or "Sparse" in type(model).__name__
 
 
 def model_fingerprint(model: Any) -> str:
     """Hash of the class, the module layout and a slice of every parameter: cheap (reads <=4096 values per
-    tensor) yet changes whenever weights change, unlike a model name."""
+    tensor) yet changes whenever weights change, unlike a model name. A LazyModel hashes its folder's files."""
+    if isinstance(model, LazyModel):
+        return model.fingerprint()
     if isinstance(model, str):
         return hashlib.sha256(os.path.abspath(model).encode()).hexdigest()[:16]
     h = hashlib.sha256(type(model).__name__.encode())
@@ -75,20 +84,39 @@ def texts_hash(texts: pa.Array) -> str:
     return h.hexdigest()
 
 
+def _dtype_kwargs(compute_dtype: str) -> dict:
+    # float32 is not passed at all, so models without a compute_dtype parameter (wrappers, test doubles) still work
+    return {} if compute_dtype == "float32" else {"compute_dtype": compute_dtype}
+
+
+def _as_output(emb, sparse: bool):
+    """Dense: (n, d) float32 C-contiguous; sparse (torch COO): scipy CSR (n, vocab) float32."""
+    if not sparse:
+        return np.ascontiguousarray(emb, dtype=np.float32)
+    emb = emb.coalesce().cpu()
+    idx = emb.indices().numpy()
+    return sp.csr_matrix((emb.values().float().numpy(), (idx[0], idx[1])), shape=tuple(emb.shape),
+                         dtype=np.float32)
+
+
 def encode_texts(model: Any, texts: list[str], role: str, prompt: str | None, prompt_name: str | None,
-                 batch_size: int):
+                 batch_size: int, compute_dtype: str = "float32"):
     """Dense: (n, d) float32 normalized. Sparse: scipy CSR (n, vocab) float32 (raw, dot-product scores)."""
     fn = model.encode_query if role == "query" else model.encode_document
+    kw = dict(prompt=prompt, prompt_name=prompt_name, batch_size=batch_size, show_progress_bar=False,
+              **_dtype_kwargs(compute_dtype))
     if is_sparse_model(model):
-        emb = fn(texts, prompt=prompt, prompt_name=prompt_name, batch_size=batch_size,
-                 convert_to_tensor=True, show_progress_bar=False)
-        emb = emb.coalesce().cpu()
-        idx = emb.indices().numpy()
-        return sp.csr_matrix((emb.values().float().numpy(), (idx[0], idx[1])), shape=tuple(emb.shape),
-                             dtype=np.float32)
-    emb = fn(texts, prompt=prompt, prompt_name=prompt_name, batch_size=batch_size, normalize_embeddings=True,
-             convert_to_numpy=True, show_progress_bar=False)
-    return np.ascontiguousarray(emb, dtype=np.float32)
+        return _as_output(fn(texts, convert_to_tensor=True, **kw), True)
+    return _as_output(fn(texts, normalize_embeddings=True, convert_to_numpy=True, **kw), False)
+
+
+def encode_token_ids(model: Any, encoded: dict[str, list], prompt_length: int | None, batch_size: int,
+                     compute_dtype: str = "float32"):
+    """As `encode_texts`, for texts a tokenization stage already turned into unpadded ids (prompt included)."""
+    if is_sparse_model(model):
+        return _as_output(model.encode_tokenized(encoded, batch_size=batch_size, compute_dtype=compute_dtype), True)
+    return _as_output(model.encode_tokenized(encoded, batch_size=batch_size, prompt_length=prompt_length,
+                                             normalize_embeddings=True, compute_dtype=compute_dtype), False)
 
 
 def embedding_table(emb) -> pa.Table:
@@ -124,12 +152,24 @@ def load_shard(path: str):
                          shape=(len(ind), dim), dtype=np.float32)
 
 
-def plan_shards(texts: pa.Array, role, prompt, prompt_name, fp, cache_dir, shard_size):
+@dataclass(frozen=True)
+class EmbedSettings:
+    """How a runner encodes texts: texts per encode batch and the compute dtype (raypipe.models.precision)."""
+
+    batch_size: int = 32
+    compute_dtype: str = "float32"
+
+
+def plan_shards(texts: pa.Array, role, prompt, prompt_name, fp, cache_dir, shard_size, compute_dtype="float32"):
+    """Cache paths and id ranges of the shards of `texts`. The key is (model fingerprint, role, prompts, the
+    shard's texts) plus the compute dtype when it is not float32, so float32 caches of earlier runs stay valid and
+    bf16 embeddings never stand in for float32 ones."""
     paths, starts, stops = [], [], []
+    extra = () if compute_dtype == "float32" else (compute_dtype,)
     for start in range(0, len(texts), shard_size):
         stop = min(start + shard_size, len(texts))
-        key = hashlib.sha256(repr((fp, role, prompt, prompt_name, texts_hash(texts.slice(start, stop - start))))
-                             .encode()).hexdigest()[:24]
+        key = hashlib.sha256(repr((fp, role, prompt, prompt_name, texts_hash(texts.slice(start, stop - start)))
+                                  + extra).encode()).hexdigest()[:24]
         paths.append(os.path.join(cache_dir, f"{role}-{key}.parquet"))
         starts.append(start)
         stops.append(stop)
@@ -137,9 +177,10 @@ def plan_shards(texts: pa.Array, role, prompt, prompt_name, fp, cache_dir, shard
 
 
 def embed_all(jobs: list[dict], model: Any, cache_dir: str, runner, *, batch_size: int = 32,
-              shard_size: int = 50_000) -> list[EmbeddingShards]:
-    """Embed several text sets (dicts with texts, role, prompt, prompt_name) into cached shards under cache_dir,
-    in ONE runner call (actors start once); shards already cached are skipped. Cost O(n) encode."""
+              shard_size: int = 50_000, compute_dtype: str = "float32", progress=NO_PROGRESS) -> list[EmbeddingShards]:
+    """Embed several text sets (dicts with texts, role, prompt, prompt_name and optionally their own shard_size)
+    into cached shards under cache_dir, in ONE runner call (actors start once); shards already cached are skipped.
+    Cost O(n) encode; shows one progress bar over the texts still to embed."""
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     fp = model_fingerprint(model)
     sparse = is_sparse_model(model)
@@ -148,7 +189,8 @@ def embed_all(jobs: list[dict], model: Any, cache_dir: str, runner, *, batch_siz
         if job["role"] not in ("query", "document"):
             raise ValueError(f"role={job['role']!r} must be 'query' or 'document'.")
         key = (job["role"], job.get("prompt"), job.get("prompt_name"))
-        paths, starts, stops = plan_shards(job["texts"], *key, fp, cache_dir, shard_size)
+        paths, starts, stops = plan_shards(job["texts"], *key, fp, cache_dir, job.get("shard_size") or shard_size,
+                                           compute_dtype)
         out = EmbeddingShards(paths, starts, stops, sparse=sparse)
         for i, path in enumerate(paths):
             if not os.path.exists(path):
@@ -156,7 +198,9 @@ def embed_all(jobs: list[dict], model: Any, cache_dir: str, runner, *, batch_siz
                 out.embedded += stops[i] - starts[i]
         outs.append(out)
     if tasks:
-        runner.embed(model, tasks, batch_size)
+        total = sum(len(t[1]) for t in tasks)
+        with progress.bar("embed", total=total, unit="text") as bar:
+            runner.embed(model, tasks, EmbedSettings(batch_size, compute_dtype), bar)
     return outs
 
 

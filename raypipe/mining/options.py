@@ -13,11 +13,12 @@ from raypipe.config.base import StrictModel
 from raypipe.mining.formats import OUTPUT_FORMATS
 from raypipe.mining.index import IndexSpec
 
-__all__ = ["MiningOptions", "Executor"]
+__all__ = ["MiningOptions", "Executor", "ComputeDtype"]
 
 logger = logging.getLogger(__name__)
 
 Executor = Literal["auto", "local", "ray"]
+ComputeDtype = Literal["float32", "bfloat16", "float16", "auto"]  # raypipe.models.precision.COMPUTE_DTYPES
 
 
 class MiningOptions(StrictModel):
@@ -48,15 +49,34 @@ class MiningOptions(StrictModel):
         16384, ge=1, description="queries per FAISS search call (sentence-transformers: faiss_batch_size)")
     query_batch_size: int = Field(8192, ge=1, description="queries filtered, sampled and written at a time")
     shard_size: int = Field(
-        50_000, ge=1, description="rows per embedding shard: the unit of caching, of one FAISS index and of "
+        50_000, ge=1, description="documents per embedding shard: the unit of caching, of one FAISS index and of "
                                   "one search task")
+    query_shard_size: int = Field(
+        50_000, ge=1, description="queries per embedding shard: the unit of caching, search, merge, rescoring and "
+                                  "writing, so the driver holds one shard's top-k, never all queries'")
+    compute_dtype: ComputeDtype = Field(
+        "float32", description="precision the embedding model and the cross-encoder compute in: float32 (exact, "
+                               "as sentence-transformers), bfloat16 (~2x faster on CPUs with bf16 instructions "
+                               "and on GPUs), float16 (GPU actors only), auto (bfloat16 where the hardware has it, "
+                               "else float32); embeddings are stored in float32 either way")
     index: IndexSpec = Field(default_factory=IndexSpec, description="the FAISS index of each corpus shard")
     executor: Executor = Field(
         "auto", description="auto: Ray when it is initialized or an address is configured, else local; "
                             "local: this process; ray: Ray Data actor pools and Ray tasks")
     num_actors: int = Field(1, ge=1, description="embedding / rescoring actors (executor ray)")
     num_gpus_per_actor: float = Field(0.0, ge=0, description="GPUs per embedding / rescoring actor")
+    cpus_per_actor: float | None = Field(
+        None, gt=0, description="CPUs each embedding / rescoring actor reserves, and its torch threads (null: CPU "
+                                "actors share the CPUs of a node, at least 1 each if there are enough; GPU actors 1)")
+    rows_per_call: int | None = Field(
+        None, ge=1, description="texts (or pairs) per call of an embedding / rescoring actor, sorted there by real "
+                                "token count into batches of batch_size (null: 8 x batch_size)")
+    tokenize_workers: int = Field(
+        0, ge=0, description="executor ray: CPU actors that tokenize in their own stage and send token ids to the "
+                             "embedding actors (for GPU actors, which would otherwise idle while tokenizing); 0: "
+                             "each embedding actor tokenizes its texts itself")
     search_parallelism: int = Field(2, ge=1, description="corpus-shard search tasks in flight (executor ray)")
+    progress: bool = Field(True, description="show one progress bar per stage (embed, search, rescore) on stderr")
     verbose: bool = Field(True, description="print the statistics table (mine_hard_negatives)")
 
     @field_validator("index", mode="before")
@@ -75,6 +95,9 @@ class MiningOptions(StrictModel):
                         "candidates in [range_min, range_max); decrease num_negatives or widen the range")
         if self.min_score is not None and self.max_score is not None and self.min_score > self.max_score:
             errs.append(f"min_score={self.min_score} is above max_score={self.max_score}")
+        if self.compute_dtype == "float16" and self.executor == "ray" and not self.num_gpus_per_actor:
+            errs.append("compute_dtype='float16' needs GPU actors (num_gpus_per_actor > 0): CPU autocast in float16 "
+                        "is slower than float32; use compute_dtype='bfloat16' or 'auto' on CPUs")
         if errs:
             raise ValueError("; ".join(errs))
         return self

@@ -1,75 +1,134 @@
 """The Ray runner of the mining stages (the only mining module that imports Ray; see `runner.py`).
 
-- embed: Ray Data `map_batches` over an actor pool; each actor gets the model once (object store).
-- search: one Ray task per corpus shard, at most `search_parallelism` in flight; merged on the driver as they come.
+- embed: Ray Data `map_batches` over an actor pool; the driver cuts every shard's rows (longest first) into blocks
+  of `rows_per_call` itself, so no Ray Data repartition tasks run and no CPU has to be kept free for them. Each
+  actor loads the model once -- from its folder for a `LazyModel`, else from the object store -- sets its torch
+  threads to the CPUs it reserved, and re-sorts every call's rows by real token count into batches of batch_size.
+  With `tokenize_workers`, a CPU actor stage tokenizes first and the embedding actors receive token ids.
+- search: one Ray task per (query shard, corpus shard), at most `search_parallelism` in flight; the results are
+  yielded as they come and merged on the driver (raypipe.mining.search).
 - score_pairs: Ray Data `map_batches` of (query, candidate) pairs over a cross-encoder actor pool.
 Ray Data actors are created with max_restarts=-1 / max_task_retries=-1, so a killed actor is replaced and its batch
 retried; all three stages are deterministic, so a retried run gives identical output.
+
+Where the time went before (1,500 x 6,000 Debian, 2 CPUs, 2 actors; see README Benchmarks): 64-row calls sorted
+by character length padded ~20% more tokens than sorting by real token count (and ~32% more attention work);
+Ray Data's repartition tasks needed a CPU kept free, so each of the 2 actors reserved half a CPU.
 """
 
 from __future__ import annotations
+
+import math
+import os
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from raypipe.mining.embed import embedding_table, encode_texts, write_atomic
+from raypipe.mining.embed import EmbedSettings, embedding_table, encode_texts, encode_token_ids, write_atomic
 from raypipe.mining.rescore import pair_scores
-from raypipe.mining.search import search_shard
+from raypipe.mining.search import run_search_task
+from raypipe.mining.tokenize import encoded_from_table, is_tokenized, tokenize_table
+from raypipe.models.lazy import LazyModel
 from raypipe.runtime import ensure_ray
 
 __all__ = ["RayRunner", "actor_cpus", "read_output"]
 
 
-def _unwrap(handle):
-    # models travel as {"ref": ObjectRef} so Ray does not resolve them into every argument copy
-    return ray.get(handle["ref"])
+def _handle(model) -> dict:
+    # a LazyModel travels as itself (a path); a model object once through the object store, as {"ref": ...} so Ray
+    # does not resolve it into every argument copy
+    return {"lazy": model} if isinstance(model, LazyModel) else {"ref": ray.put(model)}
+
+
+def _set_threads(cpus: float) -> None:
+    """torch threads = the CPUs this actor reserved (Ray sets OMP_NUM_THREADS the same way, but only before
+    torch starts); the tokenizer's own thread pool only when there is more than one CPU to share."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if cpus >= 2 else "false"
+    import torch
+
+    torch.set_num_threads(max(1, int(cpus)))
+
+
+def _load(handle: dict, cpus: float):
+    _set_threads(cpus)
+    model = handle["lazy"].load() if "lazy" in handle else ray.get(handle["ref"])
+    import torch
+
+    if torch.cuda.is_available() and getattr(model, "device", None) is not None and model.device.type == "cpu":
+        model.to("cuda")  # a GPU actor got a model object that was pickled on the CPU
+    return model
 
 
 class _Embedder:
-    """Actor: holds the model; a batch may mix text sets, so it encodes per (role, prompt) group."""
+    """Actor: holds the model; a batch may mix text sets, so it encodes per (role, prompt) group, from texts or
+    (after the tokenization stage) from token ids."""
 
-    def __init__(self, handle, keys, batch_size):
-        self.model = _unwrap(handle)
-        self.keys, self.batch_size = keys, batch_size
+    def __init__(self, handle, keys, settings: EmbedSettings, cpus: float):
+        self.model = _load(handle, cpus)
+        self.keys, self.settings = keys, settings
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         out = []
         kid = batch.column("key").to_numpy()
+        bs, dtype = self.settings.batch_size, self.settings.compute_dtype
         for k in np.unique(kid):
             sel = batch.filter(pa.array(kid == k))
-            emb = encode_texts(self.model, sel.column("text").to_pylist(), *self.keys[k], self.batch_size)
+            if is_tokenized(sel):
+                encoded, plen = encoded_from_table(sel)
+                emb = encode_token_ids(self.model, encoded, plen, bs, dtype)
+            else:
+                emb = encode_texts(self.model, sel.column("text").to_pylist(), *self.keys[k], bs, dtype)
             t = embedding_table(emb)
             out.append(t.add_column(0, "task", sel.column("task")).add_column(1, "row", sel.column("row")))
         return pa.concat_tables(out)
 
 
-class _Scorer:
-    def __init__(self, handle, batch_size):
-        self.model = _unwrap(handle)
-        self.batch_size = batch_size
+class _Tokenizer:
+    """CPU actor of the tokenization stage: text -> token ids (raypipe.mining.tokenize)."""
+
+    def __init__(self, tokenizer_handle, keys, cpus: float):
+        os.environ["TOKENIZERS_PARALLELISM"] = "true" if cpus >= 2 else "false"
+        h = tokenizer_handle
+        self.tokenizer = h["lazy"].text_tokenizer() if "lazy" in h else h["tokenizer"]
+        self.keys = keys
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        s = pair_scores(self.model, batch.column("a").to_pylist(), batch.column("b").to_pylist(), self.batch_size)
+        return tokenize_table(self.tokenizer, batch, self.keys)
+
+
+class _Scorer:
+    def __init__(self, handle, batch_size, compute_dtype, cpus: float):
+        self.model = _load(handle, cpus)
+        self.batch_size, self.compute_dtype = batch_size, compute_dtype
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        s = pair_scores(self.model, batch.column("a").to_pylist(), batch.column("b").to_pylist(), self.batch_size,
+                        self.compute_dtype)
         return pa.table({"pos": batch.column("pos"), "score": pa.array(s)})
 
 
-def actor_cpus(num_actors: int, num_gpus: float) -> float:
-    """CPUs to reserve per actor of a pool so the pool never takes every CPU of the cluster: Ray Data's read and
-    repartition tasks need a CPU too, and a pool holding all of them deadlocks (e.g. 2 actors on 2 CPUs).
-    GPU actors reserve 1 CPU as usual."""
-    total = float(ray.cluster_resources().get("CPU", 1.0))
-    spare = max(total - 1.0, 0.0)  # keep one whole CPU free for Ray Data's own (num_cpus=1) tasks
-    if num_gpus or num_actors <= spare:
+def actor_cpus(num_actors: int, num_gpus: float, other_workers: int = 0, requested: float | None = None) -> float:
+    """CPUs each actor of a pool reserves (and runs torch threads on). GPU actors: 1. CPU actors: the cluster's
+    CPUs shared by the pool and `other_workers` (e.g. tokenizer actors), at most one node's worth, whole CPUs when
+    there are enough. Nothing is kept free: the pipeline runs no Ray Data tasks besides these actors."""
+    if requested:
+        return float(requested)
+    if num_gpus:
         return 1.0
-    return round(spare / num_actors, 2)
+    total = float(ray.cluster_resources().get("CPU", 1.0))
+    node = max((n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")), default=total)
+    share = min(total / max(num_actors + other_workers, 1), node)
+    return float(math.floor(share)) if share >= 1 else round(share, 2)
 
 
 def _task_rows(task: int, texts: pa.Array, key: int) -> pa.Table:
-    """One shard's rows, longest text first: each actor batch then holds texts of similar length and pads little
-    (random order pads every batch to its longest text; on Debian descriptions that cost 2.5x). Sorting stays within
-    the shard so shards still complete one after another and the driver buffers only in-flight shards."""
+    """One shard's rows, longest text first: each actor call then holds texts of similar length, which the actor
+    re-sorts by real token count (random order padded every batch to its longest text; on Debian descriptions
+    that cost 2.5x). Sorting stays within the shard so shards complete one after another and the driver buffers
+    only the shards in flight."""
     order = np.argsort(-pc.utf8_length(texts).to_numpy(zero_copy_only=False), kind="stable")
     return pa.table({
         "task": pa.array(np.full(len(texts), task, np.int32)),
@@ -79,7 +138,11 @@ def _task_rows(task: int, texts: pa.Array, key: int) -> pa.Table:
     })
 
 
-def _collect_shards(ds, tasks) -> dict:
+def _blocks(tables: list[pa.Table], rows: int) -> list[pa.Table]:
+    return [t.slice(s, rows) for t in tables for s in range(0, t.num_rows, rows)]
+
+
+def _collect_shards(ds, tasks, bar) -> dict:
     """Write each shard file as soon as all its rows are back; returns the shards still incomplete."""
     pending: dict[int, list[pa.Table]] = {}
     got = np.zeros(len(tasks), np.int64)
@@ -92,6 +155,8 @@ def _collect_shards(ds, tasks) -> dict:
             if got[t] == len(tasks[t][1]):
                 table = pa.concat_tables(pending.pop(int(t))).sort_by("row").drop(["task", "row"])
                 write_atomic(table, tasks[t][0])
+        if bar is not None:
+            bar.update(batch.num_rows)
     return pending
 
 
@@ -100,54 +165,90 @@ class RayRunner:
 
     name = "ray"
 
-    def __init__(self, num_actors: int = 1, num_gpus_per_actor: float = 0.0, search_parallelism: int = 2):
+    def __init__(self, num_actors: int = 1, num_gpus_per_actor: float = 0.0, search_parallelism: int = 2,
+                 cpus_per_actor: float | None = None, tokenize_workers: int = 0, rows_per_call: int | None = None):
         ensure_ray()
         self.num_actors, self.num_gpus, self.search_parallelism = num_actors, num_gpus_per_actor, search_parallelism
+        self.cpus_per_actor, self.tokenize_workers, self.rows_per_call = cpus_per_actor, tokenize_workers, rows_per_call
 
-    def _pool(self, ds, fn, batch_size, args):
-        return ds.map_batches(fn, batch_size=batch_size, batch_format="pyarrow",
-                              compute=ray.data.ActorPoolStrategy(size=self.num_actors),
-                              num_gpus=self.num_gpus or None,
-                              num_cpus=actor_cpus(self.num_actors, self.num_gpus), fn_constructor_args=args)
+    def _pool(self, ds, fn, rows, args, num_gpus, cpus, size):
+        in_flight = 2 if num_gpus else 1  # CPU actors: one call queued each, so the last calls spread over all
+        return ds.map_batches(fn, batch_size=rows, batch_format="pyarrow", num_gpus=num_gpus or None,
+                              compute=ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=in_flight),
+                              num_cpus=cpus, fn_constructor_args=(*args, cpus))
 
-    def embed(self, model, tasks, batch_size: int) -> None:
+    def _tokenizer_handle(self, model) -> dict:
+        if isinstance(model, LazyModel):
+            return {"lazy": model}
+        if not hasattr(model, "text_tokenizer"):
+            raise ValueError(f"tokenize_workers={self.tokenize_workers} needs a raypipe SentenceTransformer or "
+                             f"SparseEncoder (it uses model.text_tokenizer()), got {type(model).__name__}. Fix: set "
+                             "tokenize_workers=0 (the embedding actors tokenize themselves).")
+        return {"tokenizer": model.text_tokenizer()}  # small (the tokenizer, no weights): pickled with the actors
+
+    def embed(self, model, tasks, settings: EmbedSettings, bar=None) -> None:
         """Embed shard tasks [(path, texts, (role, prompt, prompt_name))]; each shard file is written as soon as
         all its rows are back (rows arrive in order, so only in-flight shards are buffered)."""
         keys = sorted({t[2] for t in tasks}, key=repr)
         kidx = {k: i for i, k in enumerate(keys)}
-        src = pa.concat_tables([_task_rows(i, t[1], kidx[t[2]]) for i, t in enumerate(tasks)])
-        ds = ray.data.from_arrow(src).repartition(max(1, src.num_rows // max(batch_size * 4, 1)))
-        ds = self._pool(ds, _Embedder, batch_size, ({"ref": ray.put(model)}, keys, batch_size))
+        rows = self.rows_per_call or 8 * settings.batch_size
+        tok = self.tokenize_workers
+        tok_handle = self._tokenizer_handle(model) if tok else None  # checked before any actor starts
+        ds = ray.data.from_arrow(_blocks([_task_rows(i, t[1], kidx[t[2]]) for i, t in enumerate(tasks)], rows))
+        cpus = actor_cpus(self.num_actors, self.num_gpus, tok if not self.num_gpus else 0, self.cpus_per_actor)
+        if tok:
+            tok_cpus = 1.0 if self.num_gpus else cpus
+            ds = self._pool(ds, _Tokenizer, rows, (tok_handle, keys), 0, tok_cpus, tok)
+        ds = self._pool(ds, _Embedder, rows, (_handle(model), keys, settings), self.num_gpus, cpus, self.num_actors)
         opts = ray.data.DataContext.get_current().execution_options
         previous, opts.preserve_order = opts.preserve_order, True  # in-order rows bound the driver's buffer
         try:
-            pending = _collect_shards(ds, tasks)
+            pending = _collect_shards(ds, tasks, bar)
         finally:
             opts.preserve_order = previous
         if pending:
             raise RuntimeError(f"embedding lost rows for {len(pending)} shard(s); rerun to resume from the cache.")
 
-    def search(self, jobs, queries, k, spec, batch_size, pair_qid, pair_did, consume) -> None:
-        task = ray.remote(num_cpus=1, max_retries=3)(search_shard)
-        q_ref, pq_ref, pd_ref = ray.put(queries), ray.put(pair_qid), ray.put(pair_did)
-        inflight, todo = [], list(jobs)
+    def search(self, tasks):
+        """Yield (task index, ShardResult) as the tasks finish, at most `search_parallelism` in flight."""
+        remote = ray.remote(num_cpus=1, max_retries=3)(_search)
+        shared: dict[int, ray.ObjectRef] = {}  # an in-memory query matrix goes to the object store once
+        inflight: dict = {}
+        todo = list(enumerate(tasks))[::-1]
         while todo or inflight:
             while todo and len(inflight) < max(1, self.search_parallelism):
-                path, start = todo.pop(0)
-                inflight.append(task.remote(path, start, q_ref, k, spec, batch_size, pq_ref, pd_ref))
-            done, inflight = ray.wait(inflight, num_returns=1)
-            consume(ray.get(done[0]))
+                i, t = todo.pop()
+                if isinstance(t.query_path, np.ndarray):
+                    ref = shared.setdefault(id(t.query_path), ray.put(t.query_path))
+                    t = replace(t, query_path=None)
+                    inflight[remote.remote(t, ref)] = i
+                else:
+                    inflight[remote.remote(t, None)] = i
+            done, _ = ray.wait(list(inflight), num_returns=1)
+            yield inflight.pop(done[0]), ray.get(done[0])
 
-    def score_pairs(self, cross_encoder, a: pa.Array, b: pa.Array, batch_size: int) -> np.ndarray:
+    def score_pairs(self, cross_encoder, a: pa.Array, b: pa.Array, batch_size: int, compute_dtype: str = "float32",
+                    bar=None) -> np.ndarray:
         """Scores (n,) float32 of pairs (a[i], b[i]) in input order."""
         n = len(b)
+        rows = self.rows_per_call or 8 * batch_size
         src = pa.table({"pos": pa.array(np.arange(n)), "a": a.cast(pa.string()), "b": b})
-        ds = ray.data.from_arrow(src).repartition(max(1, n // max(batch_size * 8, 1)))
-        ds = self._pool(ds, _Scorer, batch_size * 8, ({"ref": ray.put(cross_encoder)}, batch_size))
+        ds = ray.data.from_arrow(_blocks([src], rows))
+        cpus = actor_cpus(self.num_actors, self.num_gpus, 0, self.cpus_per_actor)
+        ds = self._pool(ds, _Scorer, rows, (_handle(cross_encoder), batch_size, compute_dtype), self.num_gpus, cpus,
+                        self.num_actors)
         out = np.empty(n, np.float32)
         for t in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             out[t.column("pos").to_numpy()] = t.column("score").to_numpy()
+            if bar is not None:
+                bar.update(t.num_rows)
         return out
+
+
+def _search(task, queries_ref):
+    if queries_ref is not None:
+        task = replace(task, query_path=queries_ref)  # resolved by Ray: the matrix itself
+    return run_search_task(task)
 
 
 def read_output(output_dir: str):

@@ -7,6 +7,7 @@ reruns reuse shards. Only text columns are held in memory (Arrow strings: ~bytes
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,11 @@ class MiningInput:
     @property
     def n_positives(self) -> np.ndarray:
         return np.bincount(self.pair_qid, minlength=len(self.queries))
+
+    @functools.cached_property
+    def pair_starts(self) -> np.ndarray:
+        """(N_q + 1,) first pair of each query (pairs are grouped by query); the last entry is the pair count."""
+        return np.concatenate([[0], np.cumsum(self.n_positives)]).astype(np.int64)
 
 
 def _to_table(data: Any) -> pa.Table:

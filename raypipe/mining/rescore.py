@@ -14,11 +14,13 @@ import pyarrow as pa
 __all__ = ["rescore_candidates", "pair_scores"]
 
 
-def pair_scores(cross_encoder, a: list[str], b: list[str], batch_size: int) -> np.ndarray:
+def pair_scores(cross_encoder, a: list[str], b: list[str], batch_size: int,
+                compute_dtype: str = "float32") -> np.ndarray:
     """Scores (n,) float32 of pairs (a[i], b[i]); a cross-encoder with several labels is an error."""
     if not b:
         return np.zeros(0, np.float32)
-    s = np.asarray(cross_encoder.predict(list(zip(a, b)), batch_size=batch_size, show_progress_bar=False),
+    kw = {} if compute_dtype == "float32" else {"compute_dtype": compute_dtype}  # wrappers without the parameter
+    s = np.asarray(cross_encoder.predict(list(zip(a, b)), batch_size=batch_size, show_progress_bar=False, **kw),
                    dtype=np.float32)
     if s.ndim > 1:
         if s.shape[1] != 1:
@@ -29,13 +31,14 @@ def pair_scores(cross_encoder, a: list[str], b: list[str], batch_size: int) -> n
 
 def rescore_candidates(cross_encoder, queries: pa.Array, corpus: pa.Array, ids: np.ndarray,
                        pair_qid: np.ndarray, pair_did: np.ndarray, runner, batch_size: int = 32,
-                       chunk_pairs: int = 200_000):
-    """Return (candidate scores (N_q, K) with -inf at missing ids, positive scores (P,))."""
+                       chunk_pairs: int = 200_000, compute_dtype: str = "float32", bar=None):
+    """Return (candidate scores (N_q, K) with -inf at missing ids, positive scores (P,)). `pair_qid` are rows of
+    `queries` (e.g. one query shard); `bar` counts scored pairs."""
     def score(q_idx: np.ndarray, d_idx: np.ndarray) -> np.ndarray:
         if len(d_idx) == 0:
             return np.zeros(0, np.float32)
         return runner.score_pairs(cross_encoder, queries.take(pa.array(q_idx)), corpus.take(pa.array(d_idx)),
-                                  batch_size)
+                                  batch_size, compute_dtype, bar)
 
     n_q, k = ids.shape
     out = np.full((n_q, k), -np.inf, np.float32)

@@ -1,10 +1,13 @@
 """Where the mining stages run: the one place that chooses between this process and Ray.
 
 A runner executes the three heavy stages over work the pure stage modules have planned:
-- `embed(model, tasks, batch_size)`: encode text shards and write each shard file (atomic);
-- `search(jobs, queries, k, spec, batch_size, pair_qid, pair_did, consume)`: search every corpus shard, passing
-  each `ShardResult` to `consume` as it is done;
-- `score_pairs(cross_encoder, a, b, batch_size)`: cross-encoder scores (n,) of pairs (a[i], b[i]).
+- `embed(model, tasks, settings, bar)`: encode text shards (`EmbedSettings`: batch size, compute dtype) and write
+  each shard file (atomic), counting texts on the progress `bar`;
+- `search(tasks)`: run `SearchTask`s (one query shard x one corpus shard each), yielding (task index,
+  `ShardResult`) as each finishes;
+- `score_pairs(cross_encoder, a, b, batch_size, compute_dtype, bar)`: cross-encoder scores (n,) of pairs
+  (a[i], b[i]).
+`model` / `cross_encoder` may be loaded models or `raypipe.models.lazy.LazyModel`s (loaded where they run).
 `LocalRunner` runs them here; `raypipe.mining.ray_runner.RayRunner` on Ray Data actor pools and Ray tasks (the
 only mining module that imports Ray, loaded only when executor resolves to "ray").
 """
@@ -14,12 +17,16 @@ from __future__ import annotations
 import os
 import sys
 
-from raypipe.mining.embed import embedding_table, encode_texts, write_atomic
+import numpy as np
+import scipy.sparse as sp
+
+from raypipe.mining.embed import EmbedSettings, embedding_table, encode_texts, write_atomic
 from raypipe.mining.options import MiningOptions
 from raypipe.mining.rescore import pair_scores
-from raypipe.mining.search import search_shard
+from raypipe.mining.search import run_search_task
+from raypipe.models.lazy import load_model
 
-__all__ = ["LocalRunner", "get_runner", "resolve_executor"]
+__all__ = ["LocalRunner", "get_runner", "resolve_executor", "local_chunk"]
 
 
 def resolve_executor(executor: str, address: str | None = None) -> str:
@@ -33,22 +40,48 @@ def resolve_executor(executor: str, address: str | None = None) -> str:
     return "ray" if (address or os.environ.get("RAY_ADDRESS")) else "local"
 
 
+def local_chunk(batch_size: int) -> int:
+    """Texts per encode call here: the models' own tokenization chunk, so calling encode chunk by chunk (to
+    report progress) forms exactly the batches one call over the whole shard would."""
+    return max(batch_size * 64, 4096)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+
 class LocalRunner:
     """Runs every stage in this process, one shard after another."""
 
     name = "local"
 
-    def embed(self, model, tasks, batch_size: int) -> None:
+    def embed(self, model, tasks, settings: EmbedSettings, bar=None) -> None:
+        model, bar = load_model(model), bar or _NoBar()
+        step = local_chunk(settings.batch_size)
         for path, texts, (role, prompt, prompt_name) in tasks:
-            emb = encode_texts(model, texts.to_pylist(), role, prompt, prompt_name, batch_size)
+            parts = []
+            for s in range(0, max(len(texts), 1), step):
+                chunk = texts.slice(s, step).to_pylist()
+                parts.append(encode_texts(model, chunk, role, prompt, prompt_name, settings.batch_size,
+                                          settings.compute_dtype))
+                bar.update(len(chunk))
+            emb = sp.vstack(parts).tocsr() if sp.issparse(parts[0]) else np.concatenate(parts)
             write_atomic(embedding_table(emb), path)
 
-    def search(self, jobs, queries, k, spec, batch_size, pair_qid, pair_did, consume) -> None:
-        for path, start in jobs:
-            consume(search_shard(path, start, queries, k, spec, batch_size, pair_qid, pair_did))
+    def search(self, tasks):
+        for i, task in enumerate(tasks):
+            yield i, run_search_task(task)
 
-    def score_pairs(self, cross_encoder, a, b, batch_size: int):
-        return pair_scores(cross_encoder, a.to_pylist(), b.to_pylist(), batch_size)
+    def score_pairs(self, cross_encoder, a, b, batch_size: int, compute_dtype: str = "float32", bar=None):
+        model, bar = load_model(cross_encoder), bar or _NoBar()
+        step = local_chunk(batch_size)
+        out = []
+        for s in range(0, len(b), step):
+            out.append(pair_scores(model, a.slice(s, step).to_pylist(), b.slice(s, step).to_pylist(), batch_size,
+                                   compute_dtype))
+            bar.update(len(out[-1]))
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 def get_runner(options: MiningOptions):
@@ -59,4 +92,5 @@ def get_runner(options: MiningOptions):
     from raypipe.mining.ray_runner import RayRunner
 
     return RayRunner(num_actors=options.num_actors, num_gpus_per_actor=options.num_gpus_per_actor,
-                     search_parallelism=options.search_parallelism)
+                     search_parallelism=options.search_parallelism, cpus_per_actor=options.cpus_per_actor,
+                     tokenize_workers=options.tokenize_workers, rows_per_call=options.rows_per_call)

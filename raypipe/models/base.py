@@ -80,10 +80,16 @@ class EncoderBase(nn.Sequential):
         with tqdm(total=total, desc="Batches", disable=not show_progress_bar) as bar:
             for start in range(0, len(texts), chunk):
                 encoded = self[0].tokenize_unpadded(texts[start : start + chunk])
-                lengths = [len(ids) for ids in encoded["input_ids"]]
-                for idx in length_sorted_batches(lengths, batch_size):
-                    yield start + idx, self._to_device(self[0].pad(encoded, idx), self.device)
+                for idx, features in self._token_batches(encoded, batch_size):
+                    yield start + idx, features
                     bar.update(1)
+
+    def _token_batches(self, encoded: dict[str, list], batch_size: int):
+        """Yield (indices, padded features on the model's device) from unpadded token ids (as
+        `Transformer.tokenize_unpadded` returns them, e.g. from a separate tokenization stage), longest first."""
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        for idx in length_sorted_batches(lengths, batch_size):
+            yield idx, self._to_device(self[0].pad(encoded, idx), self.device)
 
     # ---- persistence ---------------------------------------------------------------------------------------
     def _st_config_extra(self) -> dict:

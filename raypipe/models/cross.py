@@ -9,6 +9,7 @@ from torch import nn
 from raypipe.models.base import EncoderBase, check_texts
 from raypipe.models.io import ST_FORMAT_VERSION, modules_from_path
 from raypipe.models.layers import activation_from_name, activation_to_name
+from raypipe.models.precision import compute_context
 from raypipe.models.transformer import Transformer
 
 
@@ -136,16 +137,22 @@ class CrossEncoder(EncoderBase):
         apply_softmax: bool = False,
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
+        compute_dtype: str = "float32",
     ):
         """Score (query, document) pairs. Returns (N,) for num_labels == 1, else (N, num_labels); a single pair
-        gives a scalar / (num_labels,). Pairs are batched longest-first and returned in input order."""
+        gives a scalar / (num_labels,). Pairs are batched longest-first and returned in input order.
+        `compute_dtype` (float32 | bfloat16 | float16 | auto): the forward pass's precision (see
+        raypipe.models.precision); scores come back in float32. Cost: O(N·T·H) compute, O(N) output."""
         pairs, single = check_pairs(sentences)
+        context = compute_context(compute_dtype, self.device)  # checked before any compute
         act = activation_fn if activation_fn is not None else self.activation_fn
         scores = torch.zeros((len(pairs), self.num_labels))
         self.eval()
         for idx, features in self._feature_batches(pairs, batch_size, show_progress_bar):
             with torch.inference_mode():
-                logits = act(self.forward(features)["scores"])
+                with context:
+                    logits = self.forward(features)["scores"]
+                logits = act(logits.float())  # the activation in float32, whatever compute_dtype was
                 if apply_softmax and logits.dim() == 2 and logits.size(1) > 1:
                     logits = torch.softmax(logits, dim=1)
             scores[torch.as_tensor(idx)] = logits.float().cpu()
@@ -168,6 +175,7 @@ class CrossEncoder(EncoderBase):
         activation_fn: nn.Module | None = None,
         apply_softmax: bool = False,
         convert_to_tensor: bool = False,
+        compute_dtype: str = "float32",
     ) -> list[dict]:
         """Score `query` against each document; returns [{"corpus_id", "score"(, "text")}] best first."""
         if self.num_labels != 1:
@@ -175,7 +183,7 @@ class CrossEncoder(EncoderBase):
         check_texts([query], "query")
         docs, _ = check_texts(documents, "documents")
         scores = self.predict([(query, d) for d in docs], batch_size, show_progress_bar, activation_fn,
-                              apply_softmax, convert_to_numpy=True)
+                              apply_softmax, convert_to_numpy=True, compute_dtype=compute_dtype)
         order = np.argsort(-np.asarray(scores), kind="stable")[: top_k or len(docs)]
         out = []
         for i in order:

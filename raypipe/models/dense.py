@@ -10,6 +10,7 @@ from raypipe.models.base import EncoderBase, check_texts
 from raypipe.models.embedder import EmbedderMixin
 from raypipe.models.io import modules_from_path
 from raypipe.models.pooling import Pooling
+from raypipe.models.precision import compute_context
 from raypipe.models.transformer import Transformer
 
 
@@ -86,42 +87,66 @@ class SentenceTransformer(EmbedderMixin, EncoderBase):
         device: str | None = None,
         normalize_embeddings: bool = False,
         truncate_dim: int | None = None,
+        compute_dtype: str = "float32",
         **kwargs,
     ):
         """Embed texts in length-sorted batches (order restored). Returns (N, D) numpy by default, a tensor with
         convert_to_tensor=True, or a list of tensors with both False; a single string gives a (D,) result.
+        `compute_dtype` (float32 | bfloat16 | float16 | auto) is the forward pass's precision (see
+        raypipe.models.precision); `precision` is output quantization, of which only float32 is supported.
         Cost: O(N·T·H) compute, O(N·D) output memory (the caller holds the result)."""
         if precision != "float32":
-            raise ValueError(f"precision={precision!r}: only 'float32' is supported. Fix: quantize afterwards.")
+            raise ValueError(f"precision={precision!r}: only 'float32' is supported. Fix: quantize afterwards "
+                             "(for faster compute in bf16/fp16 pass compute_dtype= instead).")
         texts, single = check_texts(sentences)
         if device is not None:
             self.to(device)
+        context = compute_context(compute_dtype, self.device)  # checked before any compute
         prompt_text = self._resolve_prompt(prompt_name, prompt)
         extra = {}
         if prompt_text:
             extra["prompt_length"] = self.prompt_length(prompt_text)
             texts = [prompt_text + t for t in texts]
-        truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
-        results: list = [None] * len(texts)
+        batches = self._feature_batches(texts, batch_size, show_progress_bar)
+        results = self._run_batches(batches, len(texts), extra, context, output_value,
+                                    truncate_dim if truncate_dim is not None else self.truncate_dim,
+                                    normalize_embeddings)
+        return self._convert(results, single, output_value, convert_to_numpy, convert_to_tensor)
+
+    def encode_tokenized(self, encoded: dict[str, list], batch_size: int = 32, prompt_length: int | None = None,
+                         normalize_embeddings: bool = False, compute_dtype: str = "float32"):
+        """(N, D) float32 numpy embeddings of texts already tokenized by `text_tokenizer()` (unpadded id lists,
+        prompt included): what `encode` returns for the same texts, minus tokenization. For pipelines that
+        tokenize in a separate (CPU) stage. Cost as `encode`."""
+        context = compute_context(compute_dtype, self.device)
+        extra = {"prompt_length": prompt_length} if prompt_length else {}
+        n = len(encoded["input_ids"])
+        results = self._run_batches(self._token_batches(encoded, batch_size), n, extra, context,
+                                    "sentence_embedding", self.truncate_dim, normalize_embeddings)
+        return self._convert(results, False, "sentence_embedding", True, False)
+
+    def _run_batches(self, batches, n: int, extra: dict, context, output_value, truncate_dim, normalize):
+        """Forward every (indices, features) batch; per-text results in input order."""
+        results: list = [None] * n
         self.eval()
-        for idx, features in self._feature_batches(texts, batch_size, show_progress_bar):
+        for idx, features in batches:
             features.update(extra)
-            with torch.inference_mode():
+            with torch.inference_mode(), context:
                 out = self.forward(features)
-            rows = self._batch_output(out, output_value, truncate_dim, normalize_embeddings)
+            rows = self._batch_output(out, output_value, truncate_dim, normalize)
             for row, i in enumerate(idx):
                 results[i] = rows[row]
-        return self._convert(results, single, output_value, convert_to_numpy, convert_to_tensor)
+        return results
 
     def _batch_output(self, out: dict, output_value, truncate_dim, normalize: bool) -> list:
         """One batch's per-text results: truncation and normalization run once on the (B, D) tensor."""
         if output_value == "token_embeddings":
             lengths = out["attention_mask"].sum(dim=1).tolist()
-            return [tokens[:n].cpu() for tokens, n in zip(out["token_embeddings"], lengths)]
+            return [tokens[:n].float().cpu() for tokens, n in zip(out["token_embeddings"], lengths)]
         if output_value is None:
             batch = {k: v.cpu() for k, v in out.items() if isinstance(v, torch.Tensor) and v.dim() > 0}
             return [{k: v[row] for k, v in batch.items()} for row in range(out["attention_mask"].shape[0])]
-        emb = out[output_value]  # (B, D)
+        emb = out[output_value].float()  # (B, D); float32 before normalizing, whatever compute_dtype was
         if truncate_dim is not None:
             emb = emb[..., :truncate_dim]
         if normalize:

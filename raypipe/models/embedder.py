@@ -6,9 +6,13 @@ from __future__ import annotations
 import torch
 
 from raypipe.models.similarity import get_pairwise_similarity, get_similarity, normalize_similarity_name
-
-QUERY_PROMPT_NAMES = ("query",)
-DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
+from raypipe.models.text_tokenizer import (
+    DOCUMENT_PROMPT_NAMES,
+    QUERY_PROMPT_NAMES,
+    TextTokenizer,
+    resolve_prompt,
+    role_prompt_name,
+)
 
 
 class EmbedderMixin:
@@ -27,20 +31,14 @@ class EmbedderMixin:
 
     # ---- prompts -----------------------------------------------------------------------------------------------
     def _resolve_prompt(self, prompt_name: str | None, prompt: str | None) -> str | None:
-        if prompt is not None:
-            return prompt
-        name = prompt_name if prompt_name is not None else self.default_prompt_name
-        if name is None:
-            return None
-        if name not in self.prompts:
-            raise ValueError(
-                f"prompt_name={name!r} is not in the model's prompts {sorted(self.prompts)}. "
-                f"Fix: pass one of those, pass prompt='...' directly, or set model.prompts[{name!r}]."
-            )
-        return self.prompts[name] or None
+        return resolve_prompt(self.prompts, self.default_prompt_name, prompt_name, prompt)
 
-    def _role_prompt_name(self, names: tuple[str, ...]) -> str | None:
-        return next((n for n in names if self.prompts.get(n)), None)
+    def text_tokenizer(self) -> TextTokenizer:
+        """This model's tokenization (prompts, lower-casing, truncation) as a small picklable object, for a
+        separate tokenization stage feeding `encode_tokenized`."""
+        t = self[0]
+        return TextTokenizer(t.tokenizer, t.max_seq_length, t.do_lower_case, dict(self.prompts),
+                             self.default_prompt_name)
 
     def prompt_length(self, prompt: str) -> int:
         """Tokens of `prompt` without the trailing special token, as sentence-transformers counts them; Pooling
@@ -50,13 +48,13 @@ class EmbedderMixin:
     def encode_query(self, sentences, prompt_name: str | None = None, prompt: str | None = None, **kwargs):
         """encode() with the model's "query" prompt, when it has one."""
         if prompt is None and prompt_name is None:
-            prompt_name = self._role_prompt_name(QUERY_PROMPT_NAMES)
+            prompt_name = role_prompt_name(self.prompts, "query")
         return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, **kwargs)
 
     def encode_document(self, sentences, prompt_name: str | None = None, prompt: str | None = None, **kwargs):
         """encode() with the model's "document" (or "passage"/"corpus") prompt, when it has one."""
         if prompt is None and prompt_name is None:
-            prompt_name = self._role_prompt_name(DOCUMENT_PROMPT_NAMES)
+            prompt_name = role_prompt_name(self.prompts, "document")
         return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, **kwargs)
 
     # ---- similarity ----------------------------------------------------------------------------------------

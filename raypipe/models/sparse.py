@@ -9,6 +9,7 @@ from raypipe.models.base import EncoderBase, check_texts
 from raypipe.models.embedder import EmbedderMixin
 from raypipe.models.io import modules_from_path
 from raypipe.models.pooling import Pooling
+from raypipe.models.precision import compute_context
 from raypipe.models.sparse_autoencoder import SparseAutoEncoder
 from raypipe.models.splade_pooling import SpladePooling
 from raypipe.models.transformer import Transformer
@@ -95,27 +96,51 @@ class SparseEncoder(EmbedderMixin, EncoderBase):
         save_to_cpu: bool = False,
         device: str | None = None,
         max_active_dims: int | None = None,
+        compute_dtype: str = "float32",
         **kwargs,
     ):
         """Embed texts; returns a sparse COO tensor (N, D) (dense with convert_to_sparse_tensor=False).
-        Cost: O(N·T·V) compute for SPLADE; output memory O(N·active dims)."""
+        `compute_dtype` (float32 | bfloat16 | float16 | auto): the forward pass's precision (see
+        raypipe.models.precision). Cost: O(N·T·V) compute for SPLADE; output memory O(N·active dims)."""
         texts, single = check_texts(sentences)
         if device is not None:
             self.to(device)
+        context = compute_context(compute_dtype, self.device)  # checked before any compute
         prompt_text = self._resolve_prompt(prompt_name, prompt)
         if prompt_text:
             texts = [prompt_text + t for t in texts]
         k = max_active_dims if max_active_dims is not None else self.max_active_dims
+        out = self._run_batches(self._feature_batches(texts, batch_size, show_progress_bar), len(texts), k,
+                                context, convert_to_sparse_tensor, save_to_cpu)
+        if single:
+            out = out[0]
+        if not convert_to_tensor and not convert_to_sparse_tensor:
+            return out.cpu().numpy()
+        return out
+
+    def encode_tokenized(self, encoded: dict[str, list], batch_size: int = 32, compute_dtype: str = "float32",
+                         max_active_dims: int | None = None) -> torch.Tensor:
+        """Sparse COO (N, D) embeddings of texts already tokenized by `text_tokenizer()` (unpadded id lists,
+        prompt included): what `encode` returns for the same texts, minus tokenization."""
+        context = compute_context(compute_dtype, self.device)
+        k = max_active_dims if max_active_dims is not None else self.max_active_dims
+        return self._run_batches(self._token_batches(encoded, batch_size), len(encoded["input_ids"]), k, context,
+                                 True, False)
+
+    def _run_batches(self, batches, n: int, k: int | None, context, to_sparse: bool, save_to_cpu: bool):
+        """(N, D) embeddings of every (indices, features) batch, in input order: sparse COO, or dense rows."""
         dim = self.get_sentence_embedding_dimension()
         # sparse: (row, col) indices and values of every batch, re-ordered into one COO at the end, so memory
         # holds only active dims; dense: rows in input order
-        coords, values, dense_rows = [], [], [None] * len(texts)
+        coords, values, dense_rows = [], [], [None] * n
         self.eval()
-        for idx, features in self._feature_batches(texts, batch_size, show_progress_bar):
-            with torch.inference_mode():
+        for idx, features in batches:
+            with torch.inference_mode(), context:
                 emb = self.forward(features, max_active_dims=k)["sentence_embedding"]  # (B, D)
-                emb = (_top_k_rows(emb, k) if k else emb).float()
-            if convert_to_sparse_tensor:
+            with torch.inference_mode():
+                emb = emb.float()  # top-k and the stored values in float32, whatever compute_dtype was
+                emb = _top_k_rows(emb, k) if k else emb
+            if to_sparse:
                 batch = emb.cpu().to_sparse().coalesce()
                 ind = batch.indices()  # (2, nnz): row within the batch, dim
                 coords.append(torch.stack([torch.as_tensor(idx, dtype=torch.long)[ind[0]], ind[1]]))
@@ -123,17 +148,11 @@ class SparseEncoder(EmbedderMixin, EncoderBase):
             else:
                 for row, i in enumerate(idx):
                     dense_rows[i] = emb[row].cpu() if save_to_cpu else emb[row]
-        if convert_to_sparse_tensor:
+        if to_sparse:
             ind = torch.cat(coords, dim=1) if coords else torch.zeros((2, 0), dtype=torch.long)
             val = torch.cat(values) if values else torch.zeros(0)
-            out = torch.sparse_coo_tensor(ind, val, (len(texts), dim)).coalesce()
-        else:
-            out = torch.stack(dense_rows) if dense_rows else torch.zeros((0, dim))
-        if single:
-            out = out[0]
-        if not convert_to_tensor and not convert_to_sparse_tensor:
-            return out.cpu().numpy()
-        return out
+            return torch.sparse_coo_tensor(ind, val, (n, dim)).coalesce()
+        return torch.stack(dense_rows) if dense_rows else torch.zeros((0, dim))
 
     def decode(self, embeddings: torch.Tensor, top_k: int | None = None):
         """(token, weight) pairs by decreasing weight: a list for one embedding (D,), a list of lists for (N, D).

@@ -21,6 +21,8 @@ from transformers import (
     AutoTokenizer,
 )
 
+from raypipe.models.text_tokenizer import TextTokenizer
+
 CONFIG_NAME = "sentence_bert_config.json"
 TASKS = {
     # task: (auto class, HF output attribute, feature key written by forward)
@@ -105,12 +107,7 @@ class Transformer(nn.Module):
     def tokenize_unpadded(self, texts: list[str] | list[tuple[str, str]]) -> dict[str, list[list[int]]]:
         """Like tokenize() but without padding or tensors: one id list per text, so callers can sort by the
         real token count and pad each batch only to its own longest member (see pad())."""
-        if texts and isinstance(texts[0], (tuple, list)):
-            args = ([self._case(p[0]) for p in texts], [self._case(p[1]) for p in texts])
-        else:
-            args = ([self._case(t) for t in texts],)
-        enc = self.tokenizer(*args, truncation="longest_first", max_length=self.max_seq_length)
-        return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+        return TextTokenizer(self.tokenizer, self.max_seq_length, self.do_lower_case)(texts)
 
     def pad(self, encoded: dict[str, list[list[int]]], indices) -> dict[str, torch.Tensor]:
         """Stack rows `indices` of a tokenize_unpadded() result into (B, T_max) tensors, honouring the

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import datasets
+import numpy as np
 import pytest
 
 from raypipe.mining import mine_hard_negatives
@@ -112,9 +113,10 @@ def test_parity_with_cross_encoder_rescoring(sample_pairs, corpus_1000, rp_model
     negatives, same, ties = ("negative_1", "negative_2"), 0, 0
     for x, y in zip(theirs, ours):
         assert (x["query"], x["positive"]) == (y["query"], y["positive"])
-        # bit-identical cross-encoder scores, positive first: a negative that differs has exactly the score of the
-        # one it replaces, i.e. the two are tied
-        assert x["scores"] == y["scores"], (x, y)
+        # the same cross-encoder scores, positive first: a negative that differs has the score of the one it
+        # replaces, i.e. the two are tied. Within 1e-6, not bit for bit: the two libraries pad a pair's batch
+        # differently on some CPUs' kernels (seen: 6e-8 apart on one machine, bit-identical on another)
+        assert np.allclose(x["scores"], y["scores"], rtol=0, atol=1e-6), (x, y)
         same += sum(x[k] == y[k] for k in negatives)
         ties += sum(x[k] != y[k] for k in negatives)
         # ours: equal scores keep the bi-encoder's (retrieval) order

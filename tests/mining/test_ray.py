@@ -30,12 +30,20 @@ def _run(tmp_path, name, executor, model, ce, extra=()):
 
 
 def test_cli_main_job_on_embedded_ray_matches_local(ray_local, tiny_bert_dir, tiny_cls_dir, tmp_path, capsys):
+    """The CLI path hands the models over as LazyModels: the actors load them, the driver never does. The second
+    Ray run tokenizes in its own CPU actor stage (tokenize_workers=1) and sends token ids to the embedding actor,
+    with 3 query shards."""
     on_ray = _run(tmp_path, "ray", "ray", tiny_bert_dir, tiny_cls_dir)
-    assert "Output written to" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "Output written to" in out.out and "text/s" in out.err and "pair/s" in out.err  # progress bars
+    tokenized = _run(tmp_path, "ray-tok", "ray", tiny_bert_dir, tiny_cls_dir,
+                     ["mining.tokenize_workers=1", "mining.query_shard_size=15", "mining.progress=false"])
+    assert "text/s" not in capsys.readouterr().err  # mining.progress=false: no bars
     local = _run(tmp_path, "local", "local", tiny_bert_dir, tiny_cls_dir)
-    assert on_ray.num_rows > 0 and _texts(on_ray) == _texts(local)
-    for a, b in zip(on_ray.column("scores").to_pylist(), local.column("scores").to_pylist()):
-        assert a == pytest.approx(b, abs=1e-5)  # batch composition can move the last float bits
+    assert on_ray.num_rows > 0 and _texts(on_ray) == _texts(local) == _texts(tokenized)
+    for run in (on_ray, tokenized):
+        for a, b in zip(run.column("scores").to_pylist(), local.column("scores").to_pylist()):
+            assert a == pytest.approx(b, abs=1e-5)  # batch composition can move the last float bits
 
 
 class ExitOnceModel:
