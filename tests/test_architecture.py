@@ -17,6 +17,8 @@ RAY_FACING = {
     "raypipe.mining.ray_runner",  # Ray Data actor pools and Ray tasks for the mining stages
     "raypipe.train.ray_driver",  # the Ray Train V2 TorchTrainer
     "raypipe.train.ray_worker",  # what each Ray Train worker runs (report, get_checkpoint)
+    "raypipe.tune.driver",  # the Ray Tune Tuner: search space, scheduler, search algorithm, restore
+    "raypipe.tune.trial",  # one trial: a Ray Train run reporting to Tune (TuneReportCallback)
 }
 
 

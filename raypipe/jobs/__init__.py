@@ -45,6 +45,8 @@ JOBS: dict[str, Job] = {
                "raypipe.jobs.run:run"),
     "train": Job("train", "train a dense, cross or sparse encoder on Ray Train (DDP, fault tolerant)",
                  "raypipe.config.train:TrainConfig", "raypipe.jobs.train:run"),
+    "tune": Job("tune", "sweep loss and training hyperparameters with Ray Tune (ASHA early stopping, resumable)",
+                "raypipe.config.tune:TuneConfig", "raypipe.jobs.tune:run"),
 }
 
 
