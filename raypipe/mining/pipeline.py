@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+
 from raypipe.mining.embed import embed_all
 from raypipe.mining.filter import FilterParams, apply_filters, rank_window
 from raypipe.mining.formats import Batch, build_output

@@ -21,14 +21,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 
 from raypipe.config.base import parse_yaml
+from tests.fixtures.ray_procs import stop_ray, wait_for
 
 pytestmark = pytest.mark.ray
 
@@ -54,22 +53,12 @@ def _start(work: Path, cfg: Path, ray_tmp: str, *overrides: str) -> subprocess.P
                             cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _stop_ray(ray_tmp: str) -> None:
-    """Kill the processes of the embedded Ray this test started (their command lines name its temp dir)."""
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if any(ray_tmp in part for part in p.info["cmdline"] or []):
-                p.kill()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-
-
 def _run(work: Path, cfg: Path, ray_tmp: str, timeout: float = 900) -> str:
     proc = _start(work, cfg, ray_tmp)
     try:
         rc = proc.wait(timeout=timeout)
     finally:
-        _stop_ray(ray_tmp)
+        stop_ray(ray_tmp)
     log = (work / f"{cfg.stem}.log").read_text()
     assert rc == 0, log[-4000:]
     return log
@@ -92,21 +81,11 @@ def _trial_statuses(work: Path, name: str) -> dict:
     return {s["trial_id"]: s["status"] for s in states}
 
 
-def _wait_for(fn, timeout: float = 600.0):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        found = fn()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError("timed out waiting")
-
-
 @pytest.fixture(scope="module")
 def work():
     tmp = Path(tempfile.mkdtemp(prefix="rpu-"))  # short: Ray's socket paths live under its temp dir
     yield tmp
-    _stop_ray(str(tmp))
+    stop_ray(str(tmp))
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -150,14 +129,14 @@ def test_a_sweep_whose_driver_died_resumes_without_rerunning_finished_trials(wor
                   {"scheduler": "fifo", "max_concurrent_trials": 1, "constraints": {}}, max_steps=30, eval_steps=10)
     ray_tmp = str(work / "ray-b")
     proc = _start(work, cfg, ray_tmp)
-    first = _wait_for(lambda: [t for t, s in _trial_statuses(work, "resume").items() if s == "TERMINATED"])[0]
+    first = wait_for(lambda: [t for t, s in _trial_statuses(work, "resume").items() if s == "TERMINATED"], 600)[0]
     assert first.endswith("_00000")  # one trial at a time, in order
     second = first.replace("_00000", "_00001")
     # the second trial has a checkpoint: the rerun must continue its Train run, not start it again
-    _wait_for(lambda: glob.glob(str(work / "storage" / "resume" / "trials" / second / "checkpoint_*")))
+    wait_for(lambda: glob.glob(str(work / "storage" / "resume" / "trials" / second / "checkpoint_*")), 600)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
-    _stop_ray(ray_tmp)
+    stop_ray(ray_tmp)
     assert not (work / "resume" / "trials.csv").exists()
     log = _run(work, cfg, str(work / "ray-c"))
     assert "(resumed)" in log
@@ -173,7 +152,7 @@ def test_a_sweep_that_cannot_fit_one_trial_says_so_before_starting(work):
     ray_tmp = str(work / "ray-d")
     proc = subprocess.run([sys.executable, "-m", "raypipe.cli", "tune", str(cfg), f"ray.temp_dir={ray_tmp}",
                            "scaling.num_workers=3"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
-    _stop_ray(ray_tmp)
+    stop_ray(ray_tmp)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "cannot fit even one trial" in proc.stderr and "3 worker(s)" in proc.stderr
     assert not (work / "storage" / "toobig" / "tune").exists()

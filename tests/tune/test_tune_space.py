@@ -1,22 +1,11 @@
 """The search space as Ray Tune sees it (no Ray started): Tune domains, non-scalar options as indices (what Tune's
-grid and Optuna's categorical distributions accept), Optuna's conversion; the pure modules import without Ray."""
+grid and Optuna's categorical distributions accept), Optuna's conversion; the pure modules import without Ray (tests/test_architecture.py)."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import pytest
 
 from raypipe.config.tune import TuneSection, parse_distribution
-
-
-def test_pure_modules_import_without_ray():
-    code = ("import sys, raypipe.tune, raypipe.tune.results, raypipe.tune.plots, raypipe.tune.plan, "
-            "raypipe.tune.outputs, raypipe.tune.storage, raypipe.config.tune; assert 'ray' not in sys.modules; "
-            "print('ok')")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
 
 
 def test_param_space_and_decoding():
