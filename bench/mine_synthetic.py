@@ -76,6 +76,7 @@ def _write_cache(texts, role, shard_size, cache_dir, d, seed):
 
     from raypipe.mining.embed import embedding_table, model_fingerprint, plan_shards, write_atomic
 
+    os.makedirs(cache_dir, exist_ok=True)
     arr = pa.array(texts, pa.string())
     paths, starts, stops = plan_shards(arr, role, None, None, model_fingerprint(SyntheticModel()), cache_dir,
                                        shard_size)
