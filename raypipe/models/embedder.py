@@ -43,7 +43,7 @@ class EmbedderMixin:
     def prompt_length(self, prompt: str) -> int:
         """Tokens of `prompt` without the trailing special token, as sentence-transformers counts them; Pooling
         with include_prompt=False skips this many leading tokens."""
-        return int(self.tokenize([prompt])["input_ids"].shape[-1] - 1)
+        return self.text_tokenizer().prompt_length(prompt)
 
     def encode_query(self, sentences, prompt_name: str | None = None, prompt: str | None = None, **kwargs):
         """encode() with the model's "query" prompt, when it has one."""

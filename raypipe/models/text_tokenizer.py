@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TextTokenizer", "load_text_tokenizer", "resolve_prompt", "role_prompt_name", "QUERY_PROMPT_NAMES",
+__all__ = ["TextTokenizer", "load_text_tokenizer", "default_max_seq_length", "resolve_prompt", "role_prompt_name", "QUERY_PROMPT_NAMES",
            "DOCUMENT_PROMPT_NAMES"]
 
 QUERY_PROMPT_NAMES = ("query",)
@@ -90,6 +90,13 @@ class TextTokenizer:
         return self([text + t for t in texts]), self.prompt_length(text)
 
 
+def default_max_seq_length(config, tokenizer) -> int:
+    """min(max_position_embeddings, tokenizer.model_max_length), ignoring unset (huge) values; 512 if neither."""
+    limits = [getattr(config, "max_position_embeddings", None), tokenizer.model_max_length]
+    limits = [x for x in limits if isinstance(x, int) and 0 < x < 1_000_000]
+    return min(limits) if limits else 512
+
+
 def _read(path: str) -> dict:
     if not os.path.exists(path):
         return {}
@@ -113,10 +120,7 @@ def load_text_tokenizer(path: str) -> TextTokenizer:
     tokenizer = AutoTokenizer.from_pretrained(sub)
     max_len = cfg.get("max_seq_length")
     if max_len is None:
-        limits = [getattr(AutoConfig.from_pretrained(sub), "max_position_embeddings", None),
-                  tokenizer.model_max_length]
-        limits = [x for x in limits if isinstance(x, int) and 0 < x < 1_000_000]
-        max_len = min(limits) if limits else 512
+        max_len = default_max_seq_length(AutoConfig.from_pretrained(sub), tokenizer)
     st = _read(os.path.join(path, "config_sentence_transformers.json"))
     prompts = {"query": "", "document": "", **st.get("prompts", {})}
     return TextTokenizer(tokenizer, int(max_len), bool(cfg.get("do_lower_case", False)), prompts,

@@ -21,7 +21,7 @@ from transformers import (
     AutoTokenizer,
 )
 
-from raypipe.models.text_tokenizer import TextTokenizer
+from raypipe.models.text_tokenizer import TextTokenizer, default_max_seq_length
 
 CONFIG_NAME = "sentence_bert_config.json"
 TASKS = {
@@ -75,9 +75,7 @@ class Transformer(nn.Module):
         self.auto_model = auto_cls.from_pretrained(model_name_or_path, config=config, **hf, **(model_args or {}))
         self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, **hf, **(tokenizer_args or {}))
         if max_seq_length is None:
-            limits = [getattr(config, "max_position_embeddings", None), self.tokenizer.model_max_length]
-            limits = [x for x in limits if isinstance(x, int) and 0 < x < 1_000_000]
-            max_seq_length = min(limits) if limits else 512
+            max_seq_length = default_max_seq_length(config, self.tokenizer)
         self.max_seq_length = int(max_seq_length)
 
     def __repr__(self) -> str:

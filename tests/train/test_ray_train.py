@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.ray_procs import ray_workdir
 from tests.fixtures.ray_procs import stop_ray as _stop_ray
 from tests.fixtures.ray_procs import wait_for as _wait_for
 
@@ -58,10 +57,8 @@ def _final_loss(out: Path, last: int = 20) -> float:
 
 @pytest.fixture(scope="module")
 def work():
-    tmp = Path(tempfile.mkdtemp(prefix="rpt-"))  # short: Ray's socket paths live under its temp dir
-    yield tmp
-    _stop_ray(str(tmp))
-    shutil.rmtree(tmp, ignore_errors=True)
+    with ray_workdir("rpt-") as tmp:
+        yield tmp
 
 
 @pytest.fixture(scope="module")

@@ -16,18 +16,16 @@ import csv
 import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
 from raypipe.config.base import parse_yaml
-from tests.fixtures.ray_procs import stop_ray, wait_for
+from tests.fixtures.ray_procs import ray_workdir, stop_ray, wait_for
 
 pytestmark = pytest.mark.ray
 
@@ -83,10 +81,8 @@ def _trial_statuses(work: Path, name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def work():
-    tmp = Path(tempfile.mkdtemp(prefix="rpu-"))  # short: Ray's socket paths live under its temp dir
-    yield tmp
-    stop_ray(str(tmp))
-    shutil.rmtree(tmp, ignore_errors=True)
+    with ray_workdir("rpu-") as tmp:
+        yield tmp
 
 
 def test_asha_sweep_stops_a_trial_early_and_exports_a_best_model(work):
