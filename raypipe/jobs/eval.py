@@ -101,14 +101,6 @@ class RunnerScorer:
             return self.runner.score_pairs(self.model, a, b, self.batch_size, self.compute_dtype, bar)
 
 
-def _set_compute_dtype(ev, dtype: str):
-    """The evaluator (and those of a SequentialEvaluator) embed in `dtype` where they have the knob."""
-    for sub in getattr(ev, "evaluators", None) or [ev]:
-        if hasattr(sub, "compute_dtype"):
-            sub.compute_dtype = dtype
-    return ev
-
-
 def _first_stage_samples(cfg: EvalConfig, first, corpus_model) -> list[dict]:
     """Each query with its relevant documents and the first stage's top_k documents, best first."""
     e = cfg.evaluator
@@ -149,7 +141,7 @@ def evaluate(cfg: EvalConfig, runner=None) -> dict:
         ev = CrossEncoderRerankingEvaluator(samples, always_rerank_positives=False, name=e.name,
                                             batch_size=e.batch_size, **e.params)
         return ev(scorer(model), output_path=out)
-    ev = _set_compute_dtype(build_evaluator(e, cfg.model.kind), emb.compute_dtype)
+    ev = build_evaluator(e, cfg.model.kind, emb.compute_dtype)
     if cfg.model.kind == "cross":
         return ev(scorer(model), output_path=out)
     if isinstance(ev, InformationRetrievalEvaluator) and runner is not None:
