@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-__all__ = ["resolve_path", "check_paths", "InputPath", "ModelPath", "OutputPath", "is_uri",
+__all__ = ["resolve_path", "check_paths", "absolute_paths", "InputPath", "ModelPath", "OutputPath", "is_uri",
            "path_kind"]
 
 InputPath = Annotated[str, Field(json_schema_extra={"path": "input"})]
@@ -119,3 +119,29 @@ def check_paths(cfg: BaseModel, prefix: str = "", skip: frozenset[str] = frozens
                 if isinstance(item, BaseModel):
                     out += check_paths(item, f"{key}.{k}.", skip)
     return out
+
+
+def _absolute(kind: str, value: str) -> str:
+    if value.startswith(("resource:", "pkg:")) or is_uri(value):
+        return value
+    path = Path(value).expanduser()
+    if kind == "model" and not path.exists():
+        return value  # a hub id, resolved where it is loaded
+    return str(path.absolute())
+
+
+def absolute_paths(cfg: BaseModel) -> BaseModel:
+    """A copy of `cfg` with every relative local path made absolute against this process's working directory:
+    what a config must be before it travels to Ray workers, whose working directory is not the driver's."""
+    update = {}
+    for name, field in type(cfg).model_fields.items():
+        value, kind = getattr(cfg, name), path_kind(field)
+        if kind and isinstance(value, str):
+            update[name] = _absolute(kind, value)
+        elif isinstance(value, BaseModel):
+            update[name] = absolute_paths(value)
+        elif isinstance(value, list):
+            update[name] = [absolute_paths(v) if isinstance(v, BaseModel) else v for v in value]
+        elif isinstance(value, dict):
+            update[name] = {k: absolute_paths(v) if isinstance(v, BaseModel) else v for k, v in value.items()}
+    return cfg.model_copy(update=update)

@@ -43,6 +43,8 @@ class LazyModel:
         if not os.path.isdir(self.path):
             raise ValueError(f"path={self.path!r} is not a model folder. Fix: pass the folder of a saved model "
                              "(LazyModel does not download; load hub models with the model class).")
+        # absolute: the actors that load it do not run in this process's working directory
+        object.__setattr__(self, "path", os.path.abspath(self.path))
 
     def load(self):
         """The model, loaded once per process (on `device`, default: cuda when available)."""

@@ -18,7 +18,7 @@ import ray.train
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
-from raypipe.config.paths import is_uri
+from raypipe.config.paths import absolute_paths, is_uri
 from raypipe.config.train import TrainConfig
 from raypipe.train.ray_worker import train_loop
 
@@ -82,7 +82,9 @@ def _checkpoint_config(cfg: TrainConfig, scored: bool) -> CheckpointConfig:
 
 
 def fit_on_ray(cfg: TrainConfig, spec, model_path: str, plan: RayTrainPlan, *, callbacks=(), status_dir=None):
-    """Run the TorchTrainer; returns Ray Train's Result (raises if the run failed)."""
+    """Run the TorchTrainer; returns Ray Train's Result (raises if the run failed). Relative paths of the config
+    are made absolute here: Ray Train workers do not run in the driver's working directory."""
+    cfg = absolute_paths(cfg)
     storage = cfg.storage_uri
     tb = None if is_uri(storage) else os.path.join(storage, cfg.run_name, "tensorboard")
     loop = {"config": cfg.model_dump(), "spec": spec, "model_path": model_path, "threads": plan.threads,
