@@ -72,6 +72,8 @@ def run(lib: str, path: str, ds, a, out: str) -> float:
               bf16=a.precision == "bf16", fp16=a.precision == "fp16")
     timer = StepTimer(a.warmup)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and a.precision == "bf16":
+        kw["use_cpu"] = True   # transformers refuses bf16 without a GPU unless use_cpu is set
     if lib == "raypipe":
         import raypipe
         from raypipe.losses.dense.multiple_negatives_ranking import MultipleNegativesRankingLoss

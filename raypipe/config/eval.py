@@ -39,14 +39,16 @@ class EmbeddingSection(StrictModel):
     num_gpus_per_actor: float = Field(0.0, ge=0, description="GPUs per actor")
     batch_size: int = Field(32, ge=1, description="texts per encode call on an actor")
     shard_size: int = Field(50_000, ge=1, description="documents per cached embedding shard")
-    cache_dir: OutputPath | None = Field("outputs/cache/eval-embeddings",
-                                         description="embedding cache of the Ray path (reused on rerun)")
+    cache_dir: OutputPath | None = Field(
+        None, description="corpus embedding cache, reused by any later evaluation of the same model, dtype and "
+                          "documents (cosine and sparse models); null: none on the local executor, "
+                          "<output.dir>/cache on Ray; raypipe run: <output.dir>/cache/eval-embeddings")
     compute_dtype: ComputeDtype = Field(
         "float32", description="precision queries, corpus and cross-encoder pairs are computed in: float32 (the "
                                "metrics equal sentence-transformers'), bfloat16 (faster on CPUs with bf16 "
                                "instructions and on GPUs), float16 (GPUs only), auto (bfloat16 where supported)")
-    progress: bool = Field(True, description="executor ray: one progress bar per stage (corpus embedding, pair "
-                                             "scoring) on stderr")
+    progress: bool = Field(True, description="one progress bar per stage (corpus embedding, pair scoring) on "
+                                             "stderr")
 
 
     @model_validator(mode="after")

@@ -34,6 +34,8 @@ class MineData(StrictModel):
     positive_column: str | None = Field(None, description="positive column (null: the second column)")
     corpus_column: str | None = Field(None, description="corpus text column (null: 'text' or the first column)")
     limit_pairs: int | None = Field(None, ge=1, description="use only the first N pairs")
+    pairs_seed: int | None = Field(None, description="shuffle the pairs with this seed first, so limit_pairs takes "
+                                                     "a random subset instead of the file's first rows")
     limit_corpus: int | None = Field(None, ge=0, description="use only the first N corpus documents")
 
 

@@ -7,6 +7,7 @@ joins them through `output.dir` (these keys are filled in, whatever the parts sa
     train.run.storage_path      = <output.dir>/ray_results   (unless given)
     eval.model                  = <output.dir>/model         (kind: train.model.kind)
     eval.output                 = <output.dir>/eval.json     (the base model's: eval-base.json)
+    eval.embedding.cache_dir    = <output.dir>/cache/eval-embeddings (unless given)
     every part's ray            = the top-level ray section
 
 Defaults: train.model is mine.model, eval.evaluator is train.evaluator.
@@ -63,6 +64,7 @@ def join_parts(data: dict) -> dict:
     ev["model"] = {"kind": kind, "path": f"{out}/model"}
     ev.setdefault("evaluator", copy.deepcopy(train.get("evaluator")))
     _section(ev, "output").update(dir=out, file="eval.json")
+    _section(ev, "embedding").setdefault("cache_dir", f"{out}/cache/eval-embeddings")
     for part in (mine, train, ev):
         part["ray"] = ray
     return data

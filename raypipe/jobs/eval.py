@@ -101,6 +101,11 @@ class RunnerScorer:
             return self.runner.score_pairs(self.model, a, b, self.batch_size, self.compute_dtype, bar)
 
 
+def _cacheable(model) -> bool:
+    """Cached corpus embeddings are stored L2-normalized (dense) or sparse: right for cosine and sparse models."""
+    return is_sparse_model(model) or (getattr(model, "similarity_fn_name", None) or "cosine") == "cosine"
+
+
 def _first_stage_samples(cfg: EvalConfig, first, corpus_model) -> list[dict]:
     """Each query with its relevant documents and the first stage's top_k documents, best first."""
     e = cfg.evaluator
@@ -126,8 +131,12 @@ def evaluate(cfg: EvalConfig, runner=None) -> dict:
     emb = cfg.embedding
 
     def corpus_model(m):
-        return RunnerEncoder(m, runner, emb.cache_dir or os.path.join(out, "cache"), emb.batch_size,
-                             emb.shard_size, emb.compute_dtype, emb.progress) if runner is not None else None
+        """The corpus side through the embedding cache: on the Ray pool, or (local) in this process when a
+        cache_dir is set and the vectors may be normalized; None: the model's own encode, uncached."""
+        if runner is None and not (emb.cache_dir and _cacheable(m)):
+            return None
+        return RunnerEncoder(m, runner or LocalRunner(), emb.cache_dir or os.path.join(out, "cache"),
+                             emb.batch_size, emb.shard_size, emb.compute_dtype, emb.progress)
 
     def scorer(m):
         if runner is None and emb.compute_dtype == "float32":
@@ -144,7 +153,7 @@ def evaluate(cfg: EvalConfig, runner=None) -> dict:
     ev = build_evaluator(e, cfg.model.kind, emb.compute_dtype)
     if cfg.model.kind == "cross":
         return ev(scorer(model), output_path=out)
-    if isinstance(ev, InformationRetrievalEvaluator) and runner is not None:
+    if isinstance(ev, InformationRetrievalEvaluator):
         return ev(model, output_path=out, corpus_model=corpus_model(model))
     return ev(model, output_path=out)
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from raypipe.config.mine import MineConfig
@@ -45,8 +46,11 @@ class MineResult:
         ])
 
 
-def _read(path: str, limit: int | None):
+def _read(path: str, limit: int | None, seed: int | None = None):
+    """The table at `path`; with `seed`, its rows in a seeded random order; then its first `limit` rows."""
     table = pq.read_table(resolve_path(path))
+    if seed is not None:
+        table = table.take(np.random.default_rng(seed).permutation(table.num_rows))
     return table if limit is None else table.slice(0, limit)
 
 
@@ -67,7 +71,7 @@ def build_mine_arguments(cfg: MineConfig, executor: str) -> dict[str, Any]:
     model = _model(cfg.model.path, cfg.model.kind)
     ce = _model(cfg.cross_encoder, "cross") if cfg.cross_encoder else None
     options = cfg.mining.model_copy(update={"executor": executor, "verbose": False})
-    return dict(dataset=_read(d.pairs, d.limit_pairs), model=model,
+    return dict(dataset=_read(d.pairs, d.limit_pairs, d.pairs_seed), model=model,
                 corpus=_read(d.corpus, d.limit_corpus) if d.corpus else None, cross_encoder=ce,
                 anchor_column_name=d.anchor_column, positive_column_name=d.positive_column,
                 corpus_column_name=d.corpus_column, options=options, output_dir=cfg.output.dir,

@@ -56,13 +56,15 @@ def is_sparse_model(model: Any) -> bool:
 
 
 def model_fingerprint(model: Any) -> str:
-    """Hash of the class, the module layout and a slice of every parameter: cheap (reads <=4096 values per
+    """Hash of the class, max_seq_length, the module layout and a slice of every parameter: cheap (reads <=4096 values per
     tensor) yet changes whenever weights change, unlike a model name. A LazyModel hashes its folder's files."""
     if isinstance(model, LazyModel):
         return model.fingerprint()
     if isinstance(model, str):
         return hashlib.sha256(os.path.abspath(model).encode()).hexdigest()[:16]
     h = hashlib.sha256(type(model).__name__.encode())
+    # the truncation length changes the embeddings of long texts with the same weights
+    h.update(repr(getattr(model, "max_seq_length", None)).encode())
     if hasattr(model, "named_parameters"):
         for name, p in model.named_parameters():
             h.update(name.encode())

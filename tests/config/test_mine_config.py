@@ -61,6 +61,17 @@ def test_build_mine_arguments(tiny_bert_dir):
     assert job["options"].executor == "local" and job["options"].verbose is False
 
 
+def test_pairs_seed_takes_a_seeded_random_subset(tiny_bert_dir):
+    path = CONFIGS[0].parent / "mine-tiny-cpu.yaml"
+    first = build_mine_arguments(load_config(MineConfig, path, [f"model={tiny_bert_dir}", "data.limit_pairs=20"]),
+                                 "local")["dataset"]
+    seeded = [build_mine_arguments(load_config(MineConfig, path, [f"model={tiny_bert_dir}", "data.limit_pairs=20",
+                                                                  "data.pairs_seed=3"]), "local")["dataset"]
+              for _ in range(2)]
+    assert seeded[0].num_rows == 20 and seeded[0].equals(seeded[1])  # reproducible
+    assert not seeded[0].equals(first)                                # not the file's first rows
+
+
 def test_cli_end_to_end_local(tiny_bert_dir, tmp_path, capsys):
     out = tmp_path / "mined"
     rc = main(["mine", str(CONFIGS[0].parent / "mine-tiny-cpu.yaml"), f"model={tiny_bert_dir}",

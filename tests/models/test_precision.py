@@ -97,3 +97,15 @@ def test_lazy_model_fingerprint_and_load(tiny_bert_dir, tmp_path):
         LazyModel(str(copy), "bogus")
     with pytest.raises(ValueError, match="not a model folder"):
         LazyModel(str(tmp_path / "missing"))
+
+
+def test_loaded_model_fingerprint_follows_max_seq_length(tiny_bert_dir):
+    """Same weights, another truncation length: other embeddings, so another embedding-cache key."""
+    from raypipe import SentenceTransformer
+    from raypipe.mining.embed import model_fingerprint
+
+    model = SentenceTransformer(str(tiny_bert_dir))
+    fp = model_fingerprint(model)
+    assert model_fingerprint(SentenceTransformer(str(tiny_bert_dir))) == fp
+    model.max_seq_length = 8
+    assert model_fingerprint(model) != fp

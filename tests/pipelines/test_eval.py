@@ -45,6 +45,24 @@ def test_first_stage_base_metrics_equal_its_own_retrieval_metrics(tmp_path):
     assert rerank["debian-dev_base_ndcg@10"] == pytest.approx(evaluate(dense)["dev_cosine_ndcg@10"], abs=1e-9)
 
 
+def test_local_evaluation_caches_the_corpus_when_asked(tmp_path, monkeypatch):
+    """With a cache_dir the local executor embeds the corpus once: a second evaluation (same model, dtype and
+    documents) reads the shards back and gives the same metrics as the uncached evaluation."""
+    raw = {"model": {"kind": "dense", "path": "resource:tiny/bert"}, "evaluator": RETRIEVAL,
+           "output": {"dir": str(tmp_path / "plain")}, "embedding": {"executor": "local"}}
+    plain = evaluate(load_config(EvalConfig, raw=raw))
+    raw["embedding"] = {"executor": "local", "cache_dir": str(tmp_path / "cache"), "shard_size": 700}
+    cached = evaluate(load_config(EvalConfig, raw=raw))
+    shards = sorted((tmp_path / "cache").glob("*.parquet"))
+    assert len(shards) == 3
+    import raypipe.mining.runner as runner_mod
+
+    monkeypatch.setattr(runner_mod.LocalRunner, "embed", lambda *a, **k: pytest.fail("embedded again"))
+    again = evaluate(load_config(EvalConfig, raw=raw))
+    for key, value in plain.items():
+        assert cached[key] == pytest.approx(value, abs=1e-6) and again[key] == cached[key], key
+
+
 @pytest.mark.ray
 def test_ray_actor_pool_gives_the_in_process_metrics(ray_local, tmp_path):
     raw = {"model": {"kind": "dense", "path": "resource:tiny/bert"}, "evaluator": RETRIEVAL,

@@ -31,6 +31,7 @@ def test_parts_are_joined_through_the_output_folder(monkeypatch):
     assert cfg.train.output.dir == "/tmp/rp-join" and cfg.train.run.storage_path == "/tmp/rp-join/ray_results"
     assert cfg.eval.model.path == "/tmp/rp-join/model" and cfg.eval.model.kind == "dense"
     assert cfg.eval.evaluator == cfg.train.evaluator and cfg.eval.output.file == "eval.json"
+    assert cfg.eval.embedding.cache_dir == "/tmp/rp-join/cache/eval-embeddings"  # later evaluations reuse it
     assert cfg.mine.ray == cfg.train.ray == cfg.eval.ray == cfg.ray
 
 
