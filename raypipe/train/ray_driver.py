@@ -8,9 +8,12 @@ Cost: the driver holds only the config; each worker memory-maps the datasets and
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import tempfile
+import threading
 from dataclasses import dataclass
 
 import ray
@@ -81,6 +84,19 @@ def _checkpoint_config(cfg: TrainConfig, scored: bool) -> CheckpointConfig:
                             checkpoint_score_order=c.mode)
 
 
+@contextlib.contextmanager
+def _restored_sigint():
+    """Ray Train's fit() installs a SIGINT handler (abort the run) and leaves it installed after the run, so a
+    Ctrl+C in a later stage (raypipe run's evaluations) only logged "aborting the training run": put ours back."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        yield
+    finally:
+        if main and previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 def fit_on_ray(cfg: TrainConfig, spec, model_path: str, plan: RayTrainPlan, *, callbacks=(), status_dir=None):
     """Run the TorchTrainer; returns Ray Train's Result (raises if the run failed). Relative paths of the config
     are made absolute here: Ray Train workers do not run in the driver's working directory."""
@@ -99,7 +115,8 @@ def fit_on_ray(cfg: TrainConfig, spec, model_path: str, plan: RayTrainPlan, *, c
                              failure_config=FailureConfig(max_failures=cfg.run.max_failures),
                              checkpoint_config=_checkpoint_config(cfg, _scored(cfg)),
                              callbacks=list(callbacks) or None))
-    result = trainer.fit()
+    with _restored_sigint():
+        result = trainer.fit()
     if result.error is not None:
         raise result.error
     return result

@@ -110,3 +110,22 @@ def test_issue_overrides_validate_on_every_train_config(name, monkeypatch):
                  "run.max_failures=2"]
     cfg = load_config(TrainConfig, ROOT / "pipelines" / "configs" / name, overrides, check=False)
     assert cfg.scaling.num_workers == 2 and cfg.args["max_steps"] == 40 and cfg.run.max_failures == 2
+
+
+def test_sigint_handler_is_ours_again_after_fit():
+    """Ray Train's fit() leaves its "abort the run" SIGINT handler installed; fit_on_ray puts the previous one
+    back, so Ctrl+C works in the stages after training (raypipe run's evaluations)."""
+    import signal
+
+    from raypipe.train.ray_driver import _restored_sigint
+
+    def ours(signum, frame):
+        pass
+
+    before = signal.signal(signal.SIGINT, ours)
+    try:
+        with _restored_sigint():
+            signal.signal(signal.SIGINT, lambda s, f: None)  # what TorchTrainer.fit() does
+        assert signal.getsignal(signal.SIGINT) is ours
+    finally:
+        signal.signal(signal.SIGINT, before)
