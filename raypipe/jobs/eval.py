@@ -140,15 +140,15 @@ def evaluate(cfg: EvalConfig, runner=None) -> dict:
 
     def scorer(m):
         if runner is None and emb.compute_dtype == "float32":
-            return m  # the model's own predict, every argument honoured
-        return RunnerScorer(m, runner or LocalRunner(), emb.batch_size, emb.compute_dtype,
-                            emb.progress and runner is not None)
+            return m  # the model's own predict, every argument honoured (its bar: the evaluator's)
+        return RunnerScorer(m, runner or LocalRunner(), emb.batch_size, emb.compute_dtype, emb.progress)
 
     if cfg.first_stage is not None:
         first = get_kind(cfg.first_stage.model.kind).model_class(resolve_path(cfg.first_stage.model.path))
         samples = _first_stage_samples(cfg, first, corpus_model(first))
+        params = {"show_progress_bar": emb.progress, **e.params}
         ev = CrossEncoderRerankingEvaluator(samples, always_rerank_positives=False, name=e.name,
-                                            batch_size=e.batch_size, **e.params)
+                                            batch_size=e.batch_size, **params)
         return ev(scorer(model), output_path=out)
     ev = build_evaluator(e, cfg.model.kind, emb.compute_dtype)
     if cfg.model.kind == "cross":

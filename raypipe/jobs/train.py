@@ -4,7 +4,7 @@
    here, not on every worker), the loss is built from the catalogue, the datasets are validated against it, the
    training arguments and the evaluator are built; every problem goes into one ConfigError.
 2. The initial model is saved under the run's storage folder (`<storage>/<name>/initial_model`), so every worker
-   (on any node with that storage) starts from the same weights; a rerun reuses it.
+   (on any node with that storage) starts from the same weights; a rerun loads it instead of building it again.
 3. Ray starts (or is joined); the cluster is checked against the scaling section; the TorchTrainer runs.
 4. The final checkpoint is exported: `<output.dir>/model` (sentence-transformers format), `log_history.json`,
    `metrics.json`, and `run.json`, which makes a rerun of a finished run say so and return.
@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -30,6 +31,8 @@ from raypipe.registry import get_kind
 from raypipe.train.build import build_args, build_datasets, build_loss, build_model
 
 __all__ = ["TrainResult", "run", "check_before_ray", "finished", "TRAINING_STATE_FILES"]
+
+logger = logging.getLogger(__name__)
 
 # files of a checkpoint that are training state, not the model
 TRAINING_STATE_FILES = ("optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin", "scaler.pt",
@@ -68,8 +71,13 @@ def check_before_ray(cfg: TrainConfig, spec):
 
     datasets = attempt("data", lambda: build_datasets(cfg))
     train_ds = datasets[0] if datasets else None
-    texts = _documents(train_ds) if spec.name == "sparse" else None
-    model = attempt("model", lambda: build_model(cfg.model, spec.name, texts))
+    saved = _saved_initial_model(cfg)
+    if saved:  # a rerun of this run: skip the build (a fresh SPLADE head's fit takes minutes at full size)
+        logger.info("Reusing the initial model an earlier attempt of run %r saved: %s", cfg.run_name, saved)
+        model = attempt("model", lambda: spec.model_class(saved))
+    else:
+        texts = _documents(train_ds) if spec.name == "sparse" else None
+        model = attempt("model", lambda: build_model(cfg.model, spec.name, texts))
     if model is not None:
         loss = attempt("loss", lambda: build_loss(cfg.loss, model, spec))
         if loss is None and cfg.loss is None:
@@ -92,6 +100,12 @@ def _documents(ds, limit: int = 4096) -> list[str] | None:
     if ds is None or len(ds.column_names) < 2:
         return None
     return [t for t in ds.select(range(min(limit, len(ds))))[ds.column_names[1]] if isinstance(t, str)]
+
+
+def _saved_initial_model(cfg: TrainConfig) -> str | None:
+    """The initial model a previous attempt of this run saved on local storage, if any (URIs: always rebuilt)."""
+    target = cfg.initial_model_path
+    return target if not is_uri(target) and os.path.exists(os.path.join(target, "modules.json")) else None
 
 
 def _initial_model(cfg: TrainConfig, model) -> str:

@@ -21,7 +21,7 @@ from raypipe.data.load import load_dataset
 from raypipe.eval.build import build_evaluator
 
 __all__ = ["build_model", "build_loss", "build_args", "build_datasets", "build_trainer", "configure_gather",
-           "describe_batch", "ARGS_WE_SET"]
+           "describe_batch", "bf16_pays_off", "ARGS_WE_SET"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,11 +130,14 @@ def configure_gather(loss, enabled: bool, skip: set[int] = frozenset()) -> list[
 def build_args(spec, args: dict, output_dir: str, *, use_gpu: bool = False, has_eval: bool = False):
     """The kind's *TrainingArguments from `args`, with raypipe's defaults for what the user left out: log every
     step, evaluate and save every `eval_steps` (100) when there is something to evaluate, checkpoints aligned
-    with evaluations (save_steps a multiple of eval_steps), TensorBoard when installed."""
+    with evaluations (save_steps a multiple of eval_steps), TensorBoard when installed. `bf16: auto` becomes
+    true where bf16 is faster on this process's device (`bf16_pays_off`)."""
     bad = [k for k in ARGS_WE_SET if k in args]
     if bad:
         raise ConfigError("args", [f"args.{k}: set by raypipe (use output.dir / run.storage_path)" for k in bad])
     a = dict(args)
+    if a.get("bf16") == "auto":
+        a["bf16"] = bf16_pays_off(use_gpu)
     a.setdefault("logging_steps", 1)
     if has_eval:
         a.setdefault("eval_strategy", "steps")
@@ -150,6 +153,19 @@ def build_args(spec, args: dict, output_dir: str, *, use_gpu: bool = False, has_
         return spec.args_class(output_dir=output_dir, use_cpu=not use_gpu, **a)
     except (TypeError, ValueError) as err:
         raise ConfigError("args", [f"args: {err}"]) from None
+
+
+def bf16_pays_off(use_gpu: bool) -> bool:
+    """`args.bf16: auto`: bf16 mixed precision where this process's device runs it faster than float32 — a GPU with
+    bf16, a CPU where bf16 autocast pays off (raypipe.models.precision). Resolved where the arguments are built, so
+    each Ray Train worker decides for its own device (the driver's check only needs a valid value)."""
+    import torch
+
+    if use_gpu:
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    from raypipe.models.precision import cpu_has_native_bf16
+
+    return cpu_has_native_bf16()
 
 
 def _has_tensorboard() -> bool:

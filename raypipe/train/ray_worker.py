@@ -93,6 +93,16 @@ def _scratch(root: str) -> str:
     return path
 
 
+def _single_process() -> None:
+    """One worker: leave the process group Ray Train set up, so transformers trains one plain process. Otherwise it
+    sees LOCAL_RANK and wraps the model in DDP for a world of one: gradient buckets copied and all-reduced, and
+    (sentence-transformers models are not PreTrainedModels) an unused-parameter search of the graph, every step."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    for key in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "NODE_RANK"):
+        os.environ.pop(key, None)
+
+
 def _write_pid(folder: str | None, rank: int) -> None:
     if folder:  # lets an operator (or a test) find, place and signal a worker
         os.makedirs(folder, exist_ok=True)
@@ -137,6 +147,8 @@ def train_loop(loop: dict) -> None:
     spec, ctx = loop["spec"], ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.set_num_threads(max(1, int(loop["threads"])))
+    if world == 1:
+        _single_process()
     _write_pid(loop.get("pid_dir"), rank)
     if loop.get("tensorboard_dir"):
         os.environ["TENSORBOARD_LOGGING_DIR"] = loop["tensorboard_dir"]  # HF's TensorBoardCallback reads it

@@ -91,6 +91,14 @@ def test_sparse_ir_parity(sparse_pair, ir_data, tmp_path):
     assert rows[0][0] == rows[1][0] and len(rows[0][1]) == len(rows[1][1])
 
 
+
+def test_sparse_ir_query_blocks_do_not_change_the_metrics(sparse_pair, ir_data):
+    kwargs = dict(corpus_chunk_size=70, write_csv=False)
+    whole = SparseInformationRetrievalEvaluator(*ir_data, query_chunk_size=None, **kwargs)(sparse_pair[0])
+    blocks = SparseInformationRetrievalEvaluator(*ir_data, query_chunk_size=3, **kwargs)(sparse_pair[0])
+    assert blocks == whole
+
+
 def test_sparse_pair_evaluators_parity(sparse_pair, pair_data):
     from sentence_transformers.sparse_encoder import evaluation as st
 

@@ -43,6 +43,32 @@ def test_auto_resolves_per_device():
     assert resolve_compute_dtype("float32", "cpu") == torch.float32
 
 
+@pytest.mark.parametrize("amx,avx512_bf16,speedup,expected", [
+    (True, True, 0.6, True),     # AMX: bf16 always pays off
+    (False, True, 2.0, True),    # AVX512-BF16 where the probe finds bf16 faster
+    (False, True, 0.6, False),   # AVX512-BF16 where bf16 is slower (measured here: 0.6-0.7x)
+    (False, False, 2.0, False),  # no bf16 instructions: never
+])
+def test_auto_picks_bf16_on_a_cpu_only_where_it_is_faster(monkeypatch, amx, avx512_bf16, speedup, expected):
+    from raypipe.models import precision
+
+    flags = {"amx_bf16": amx, "avx512_bf16": avx512_bf16}
+    monkeypatch.setattr(precision, "_cpu_flag", lambda probe, flag: flags[flag])
+    monkeypatch.setattr(precision, "_bf16_autocast_speedup", lambda: speedup)
+    precision.cpu_has_native_bf16.cache_clear()
+    try:
+        assert precision.cpu_has_native_bf16() is expected
+        assert resolve_compute_dtype("auto", "cpu") == (torch.bfloat16 if expected else torch.float32)
+    finally:
+        precision.cpu_has_native_bf16.cache_clear()
+
+
+def test_bf16_probe_measures_a_ratio():
+    from raypipe.models.precision import _bf16_autocast_speedup
+
+    assert 0.05 < _bf16_autocast_speedup(reps=2) < 50
+
+
 @pytest.mark.parametrize("value,match", [("fp8", "compute_dtype='fp8' is not a compute dtype; allowed"),
                                          ("float16", "not supported on the CPU")])
 def test_bad_compute_dtype_fails_before_compute(dense, tiny_cls_dir, value, match):

@@ -129,3 +129,29 @@ def test_sigint_handler_is_ours_again_after_fit():
         assert signal.getsignal(signal.SIGINT) is ours
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_rerun_loads_the_saved_initial_model_instead_of_building_it(monkeypatch, tmp_path):
+    import raypipe.jobs.train as job
+
+    monkeypatch.chdir(ROOT)
+    cfg = load_config(TrainConfig, TINY, [f"run.storage_path={tmp_path}", "evaluator=null"])
+    model, _ = check_before_ray(cfg, get_kind("dense"))
+    job._initial_model(cfg, model)
+
+    def no_build(*a, **k):
+        raise AssertionError("built the model again")
+
+    monkeypatch.setattr(job, "build_model", no_build)
+    again, _ = check_before_ray(cfg, get_kind("dense"))
+    assert type(again) is type(model) and again.max_seq_length == model.max_seq_length
+
+
+@pytest.mark.parametrize("pays_off", [True, False])
+def test_bf16_auto_follows_the_device(monkeypatch, tmp_path, pays_off):
+    from raypipe.models import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: pays_off)
+    args = build_args(get_kind("dense"), {"bf16": "auto"}, str(tmp_path))
+    assert args.bf16 is pays_off
+    assert build_args(get_kind("dense"), {"bf16": True}, str(tmp_path)).bf16 is True  # an explicit value stays
