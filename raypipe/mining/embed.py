@@ -28,9 +28,9 @@ import scipy.sparse as sp
 from raypipe.mining.progress import NO_PROGRESS
 from raypipe.models.lazy import LazyModel
 
-__all__ = ["EmbeddingShards", "EmbedSettings", "embed_texts", "embed_all", "model_fingerprint", "is_sparse_model",
-           "encode_texts", "encode_token_ids", "load_shard", "texts_hash", "embedding_table", "write_atomic",
-           "plan_shards"]
+__all__ = ["EmbeddingShards", "EmbedSettings", "embed_texts", "embed_all", "cache_dtype", "model_fingerprint",
+           "is_sparse_model", "encode_texts", "encode_token_ids", "load_shard", "texts_hash", "embedding_table",
+           "write_atomic", "plan_shards"]
 
 
 @dataclass
@@ -162,6 +162,17 @@ class EmbedSettings:
     compute_dtype: str = "float32"
 
 
+def cache_dtype(compute_dtype: str, gpu: bool) -> str:
+    """The dtype a cache key records: `auto` resolved where the embedding runs on this machine's CPU (so an `auto`
+    cache made where bf16 pays off never stands in for float32 elsewhere, and `auto` reuses the float32 or bfloat16
+    caches of the dtype it means); on GPU actors `auto` stays as given (resolved on the GPU, not here)."""
+    if compute_dtype != "auto" or gpu:
+        return compute_dtype
+    from raypipe.models.precision import resolve_compute_dtype
+
+    return str(resolve_compute_dtype("auto", "cpu")).removeprefix("torch.")
+
+
 def plan_shards(texts: pa.Array, role, prompt, prompt_name, fp, cache_dir, shard_size, compute_dtype="float32"):
     """Cache paths and id ranges of the shards of `texts`. The key is (model fingerprint, role, prompts, the
     shard's texts) plus the compute dtype when it is not float32, so float32 caches of earlier runs stay valid and
@@ -185,6 +196,8 @@ def embed_all(jobs: list[dict], model: Any, cache_dir: str, runner, *, batch_siz
     Cost O(n) encode; shows one progress bar over the texts still to embed."""
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     fp = model_fingerprint(model)
+    on_gpu = bool(getattr(runner, "num_gpus", 0)) or str(getattr(model, "device", "cpu")).startswith("cuda")
+    key_dtype = cache_dtype(compute_dtype, gpu=on_gpu)
     sparse = is_sparse_model(model)
     outs, tasks = [], []
     for job in jobs:
@@ -192,7 +205,7 @@ def embed_all(jobs: list[dict], model: Any, cache_dir: str, runner, *, batch_siz
             raise ValueError(f"role={job['role']!r} must be 'query' or 'document'.")
         key = (job["role"], job.get("prompt"), job.get("prompt_name"))
         paths, starts, stops = plan_shards(job["texts"], *key, fp, cache_dir, job.get("shard_size") or shard_size,
-                                           compute_dtype)
+                                           key_dtype)
         out = EmbeddingShards(paths, starts, stops, sparse=sparse)
         for i, path in enumerate(paths):
             if not os.path.exists(path):

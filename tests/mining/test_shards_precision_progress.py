@@ -80,6 +80,24 @@ def test_bfloat16_mining_is_cached_apart_and_close(sample_pairs, sample_corpus, 
     assert overlap > 0.6  # a tiny random model: near-tied scores; the Debian figure is in the README
 
 
+
+@pytest.mark.parametrize("pays_off", [True, False])
+def test_auto_shares_the_cache_of_the_dtype_it_means(monkeypatch, pays_off, sample_pairs, sample_corpus, rp_model,
+                                                     tmp_path):
+    from raypipe.mining.embed import cache_dtype
+    from raypipe.models import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: pays_off)
+    meant = "bfloat16" if pays_off else "float32"
+    assert cache_dtype("auto", gpu=False) == meant and cache_dtype("auto", gpu=True) == "auto"
+    assert cache_dtype("float32", gpu=False) == "float32" and cache_dtype("bfloat16", gpu=True) == "bfloat16"
+    pairs = {k: v[:20] for k, v in sample_pairs.items()}
+    mine(pairs, rp_model, corpus=sample_corpus[:30], options=_opts(compute_dtype=meant), cache_dir=str(tmp_path))
+    auto = mine(pairs, rp_model, corpus=sample_corpus[:30], options=_opts(compute_dtype="auto"),
+                cache_dir=str(tmp_path))
+    assert auto.info["embedded_documents"] == 0  # served from the cache of the dtype `auto` resolves to here
+
+
 def test_progress_bars_can_be_turned_off(sample_pairs, sample_corpus, rp_model, tmp_path, capsys):
     pairs = {k: v[:20] for k, v in sample_pairs.items()}
     mine(pairs, rp_model, corpus=sample_corpus[:30], options=_opts(), cache_dir=str(tmp_path / "off"))
