@@ -120,7 +120,7 @@ def _initial_model(cfg: TrainConfig, model) -> str:
                 model.save(tmp)
                 pafs.copy_files(tmp, target)
         return target
-    if not os.path.exists(os.path.join(target, "modules.json")):
+    if _saved_initial_model(cfg) is None:
         model.save(target)
     return target
 

@@ -20,7 +20,7 @@ import functools
 
 import torch
 
-__all__ = ["COMPUTE_DTYPES", "resolve_compute_dtype", "compute_context", "cpu_has_native_bf16",
+__all__ = ["COMPUTE_DTYPES", "resolve_compute_dtype", "compute_context", "cpu_bf16_pays_off",
            "check_compute_dtype"]
 
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16", "auto")
@@ -62,7 +62,7 @@ def _bf16_autocast_speedup(reps: int = 5) -> float:
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
+def cpu_bf16_pays_off() -> bool:
     """True when bf16 autocast pays off on this CPU: AMX, or AVX512-BF16 and a probe finds it >= 1.2x float32."""
     if _cpu_flag("_is_amx_tile_supported", "amx_bf16"):
         return True
@@ -85,7 +85,7 @@ def resolve_compute_dtype(value: str, device: torch.device | str, param: str = "
     if value == "auto":
         if kind == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if kind == "cpu" and cpu_has_native_bf16() else torch.float32
+        return torch.bfloat16 if kind == "cpu" and cpu_bf16_pays_off() else torch.float32
     if value == "float16" and kind == "cpu":
         raise ValueError(f"{param}='float16' is not supported on the CPU (autocast float16 is slower than "
                          "float32 there). Fix: use 'bfloat16' (or 'auto') on a CPU, 'float16' on a GPU.")

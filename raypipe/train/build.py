@@ -163,9 +163,9 @@ def bf16_pays_off(use_gpu: bool) -> bool:
 
     if use_gpu:
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    from raypipe.models.precision import cpu_has_native_bf16
+    from raypipe.models.precision import cpu_bf16_pays_off
 
-    return cpu_has_native_bf16()
+    return cpu_bf16_pays_off()
 
 
 def _has_tensorboard() -> bool:

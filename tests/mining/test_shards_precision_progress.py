@@ -87,7 +87,7 @@ def test_auto_shares_the_cache_of_the_dtype_it_means(monkeypatch, pays_off, samp
     from raypipe.mining.embed import cache_dtype
     from raypipe.models import precision
 
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: pays_off)
+    monkeypatch.setattr(precision, "cpu_bf16_pays_off", lambda: pays_off)
     meant = "bfloat16" if pays_off else "float32"
     assert cache_dtype("auto", gpu=False) == meant and cache_dtype("auto", gpu=True) == "auto"
     assert cache_dtype("float32", gpu=False) == "float32" and cache_dtype("bfloat16", gpu=True) == "bfloat16"

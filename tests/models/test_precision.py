@@ -9,7 +9,7 @@ import torch
 
 import raypipe
 from raypipe.models.lazy import LazyModel
-from raypipe.models.precision import cpu_has_native_bf16, resolve_compute_dtype
+from raypipe.models.precision import cpu_bf16_pays_off, resolve_compute_dtype
 from raypipe.models.text_tokenizer import load_text_tokenizer
 from tests.models.conftest import PAIRS, TEXTS
 
@@ -39,7 +39,7 @@ def test_bfloat16_is_close_to_float32_and_returns_float32(dense, tiny_cls_dir, t
 
 
 def test_auto_resolves_per_device():
-    assert resolve_compute_dtype("auto", "cpu") == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    assert resolve_compute_dtype("auto", "cpu") == (torch.bfloat16 if cpu_bf16_pays_off() else torch.float32)
     assert resolve_compute_dtype("float32", "cpu") == torch.float32
 
 
@@ -55,12 +55,12 @@ def test_auto_picks_bf16_on_a_cpu_only_where_it_is_faster(monkeypatch, amx, avx5
     flags = {"amx_bf16": amx, "avx512_bf16": avx512_bf16}
     monkeypatch.setattr(precision, "_cpu_flag", lambda probe, flag: flags[flag])
     monkeypatch.setattr(precision, "_bf16_autocast_speedup", lambda: speedup)
-    precision.cpu_has_native_bf16.cache_clear()
+    precision.cpu_bf16_pays_off.cache_clear()
     try:
-        assert precision.cpu_has_native_bf16() is expected
+        assert precision.cpu_bf16_pays_off() is expected
         assert resolve_compute_dtype("auto", "cpu") == (torch.bfloat16 if expected else torch.float32)
     finally:
-        precision.cpu_has_native_bf16.cache_clear()
+        precision.cpu_bf16_pays_off.cache_clear()
 
 
 def test_bf16_probe_measures_a_ratio():

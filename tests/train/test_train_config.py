@@ -151,7 +151,7 @@ def test_rerun_loads_the_saved_initial_model_instead_of_building_it(monkeypatch,
 def test_bf16_auto_follows_the_device(monkeypatch, tmp_path, pays_off):
     from raypipe.models import precision
 
-    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: pays_off)
+    monkeypatch.setattr(precision, "cpu_bf16_pays_off", lambda: pays_off)
     args = build_args(get_kind("dense"), {"bf16": "auto"}, str(tmp_path))
     assert args.bf16 is pays_off
     assert build_args(get_kind("dense"), {"bf16": True}, str(tmp_path)).bf16 is True  # an explicit value stays
