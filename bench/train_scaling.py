@@ -6,8 +6,7 @@ per-step overhead is) and the ratios to the in-process trainer.
 
 Runs are interleaved (in-process, Ray 1, Ray N, sentence-transformers, then again) `--repeats` times so machine
 load hits all alike; the best run of each is reported, and the median over rounds of each ratio within its round.
-Targets on a 2-core CPU: Ray 1 worker >= 0.9x
-in-process, 2 workers >= 0.85x.
+Targets on a 2-core CPU: Ray 1 worker >= 0.9x in-process, 2 workers >= 0.85x.
 
     python bench/train_scaling.py [--model minilm|tiny|PATH] [--steps 40] [--global-batch 32] [--workers 2]
                                   [--repeats 3] [--use-gpu]
