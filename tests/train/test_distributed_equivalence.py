@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -60,15 +61,35 @@ def _train_all(configs: dict, out_dir: str, world: int) -> dict:
 def _worker(rank: int, world: int, port: int, configs: dict, out_dir: str) -> None:
     import torch.distributed as dist
 
+    # Each rank's stdout/stderr go to its own file, so a crash in C++ (which leaves no Python traceback for
+    # mp.spawn to report) still shows its last words in the test's failure message.
+    log = os.open(os.path.join(out_dir, f"rank{rank}.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world), HF_HUB_OFFLINE="1")
+                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world), HF_HUB_OFFLINE="1",
+                      TOKENIZERS_PARALLELISM="false")
     dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        losses = _train_all(configs, out_dir, world)
-    finally:
-        dist.destroy_process_group()
+    losses = _train_all(configs, out_dir, world)
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
         json.dump(losses, f)
+    # Leave together: a rank that tears gloo down while its peer is still finishing can abort the peer (SIGABRT
+    # from gloo's transport thread, seen once in CI).
+    dist.barrier()
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: its native-thread destructors (gloo, OpenMP) are not what this test is about.
+    os._exit(0)
+
+
+def _spawn(world: int, configs: dict, out_dir) -> None:
+    try:
+        mp.spawn(_worker, args=(world, _free_port(), configs, str(out_dir)), nprocs=world, join=True)
+    except mp.ProcessExitedException as e:
+        tails = {r: (out_dir / f"rank{r}.log").read_text(errors="replace")[-3000:]
+                 for r in range(world) if (out_dir / f"rank{r}.log").exists()}
+        pytest.fail(f"{e}; the ranks' last output: {tails}")
 
 
 @pytest.fixture
@@ -90,7 +111,7 @@ def test_two_processes_equal_one_on_the_global_batch(tiny_bert_dir, tiny_cls_dir
     single = _train_all(_configs(models, equivalence_data, 8), str(tmp_path / "one"), world=1)
     out = tmp_path / "two"
     out.mkdir()
-    mp.spawn(_worker, args=(2, _free_port(), _configs(models, equivalence_data, 4), str(out)), nprocs=2, join=True)
+    _spawn(2, _configs(models, equivalence_data, 4), out)
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     for kind in models:
         assert len(single[kind]) == STEPS and ranks[0][kind] == ranks[1][kind], kind  # logged global means
