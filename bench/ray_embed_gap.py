@@ -8,11 +8,11 @@ One embedded Ray (2 CPUs) stays up for the whole run, so every way shares its ba
 - actor: one plain Ray actor (2 torch threads) that holds the executor's own `_Embedder` and is fed the
   very blocks `RayRunner.embed` builds (512 rows, longest first), one `ray.get` for all; timed inside the actor,
   so its start-up is excluded;
-- ray-data: `RayRunner.embed` itself (Ray Data `map_batches` over a 1-actor pool), timed from the driver, so its
-  actor start, model load and Ray Data's start are included.
+- ray-runner: `RayRunner.embed` itself (its driver-fed 1-actor pool, raypipe.mining.ray_pool; Ray Data
+  `map_batches` before), timed from the driver, so its actor start and model load are included.
 
 Printed: wall seconds, docs/s, the ratio to local, and the CPU seconds of every process over the run (psutil).
-Cost: rounds x 3 encodes of n texts (MiniLM, float32) plus one actor start per ray-data run.
+Cost: rounds x 3 encodes of n texts (MiniLM, float32) plus one actor start per ray-runner run.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _cpu_seconds() -> dict[int, float]:
     return out
 
 
-@ray.remote(num_cpus=0)  # reserves nothing, so the ray-data pool can start beside it; still 2 torch threads
+@ray.remote(num_cpus=0)  # reserves nothing, so the runner's pool can start beside it; still 2 torch threads
 class _PlainActor:
     """The executor's `_Embedder`, in an actor Ray Data does not manage."""
 
@@ -84,7 +84,7 @@ def main() -> None:
             runner.embed(m, [(os.path.join(d, "s.parquet"), texts, KEY)], EmbedSettings(64, "float32"))
 
     ways = {"local": lambda: embed(local, model), "actor": lambda: ray.get(actor.run.remote(blocks)),
-            "ray-data": lambda: embed(ray_runner, lazy)}
+            "ray-runner": lambda: embed(ray_runner, lazy)}
     rows: dict[str, list[tuple[float, float]]] = {k: [] for k in ways}
     for r in range(a.rounds):
         for name in list(ways) if r % 2 == 0 else list(ways)[::-1]:

@@ -14,7 +14,8 @@ PKG = Path(__file__).resolve().parents[1] / "raypipe"
 # The only modules that may import Ray. Everything else is pure torch/numpy and is tested without Ray.
 RAY_FACING = {
     "raypipe.runtime",  # connect to / start Ray, Ray Data settings
-    "raypipe.mining.ray_runner",  # Ray Data actor pools and Ray tasks for the mining stages
+    "raypipe.mining.ray_runner",  # the mining stages on Ray actor pools and Ray tasks
+    "raypipe.mining.ray_pool",  # the driver-fed actor pool those stages run on
     "raypipe.train.ray_driver",  # the Ray Train V2 TorchTrainer
     "raypipe.train.ray_worker",  # what each Ray Train worker runs (report, get_checkpoint)
     "raypipe.tune.driver",  # the Ray Tune Tuner: search space, scheduler, search algorithm, restore

@@ -1,23 +1,26 @@
-"""The Ray runner of the mining stages (the only mining module that imports Ray; see `runner.py`).
+"""The Ray runner of the mining stages (with ray_pool.py, the only mining modules that import Ray; see `runner.py`).
 
-- embed: Ray Data `map_batches` over an actor pool; the driver cuts every shard's rows (longest first) into blocks
-  of `rows_per_call` itself, so no Ray Data repartition tasks run and no CPU has to be kept free for them. Each
-  actor loads the model once -- from its folder for a `LazyModel`, else from the object store -- sets its torch
-  threads to the CPUs it reserved, and re-sorts every call's rows by real token count into batches of batch_size.
-  With `tokenize_workers`, a CPU actor stage tokenizes first and the embedding actors receive token ids.
+- embed: a driver-fed actor pool (raypipe.mining.ray_pool); the driver cuts every shard's rows (longest first)
+  into blocks of `rows_per_call` and keeps one call in flight per CPU actor (two per GPU actor). Each actor loads
+  the model once -- from its folder for a `LazyModel`, else from the object store -- sets its torch threads to the
+  CPUs it reserved, and re-sorts every call's rows by real token count into batches of batch_size. With
+  `tokenize_workers`, CPU tokenizer actors run first and their token ids go straight to the embedding actors.
 - search: one Ray task per (query shard, corpus shard), at most `search_parallelism` in flight; the results are
   yielded as they come and merged on the driver (raypipe.mining.search).
-- score_pairs: Ray Data `map_batches` of (query, candidate) pairs over a cross-encoder actor pool.
-Ray Data actors are created with max_restarts=-1 / max_task_retries=-1, so a killed actor is replaced and its batch
-retried; all three stages are deterministic, so a retried run gives identical output.
+- score_pairs: (query, candidate) pairs in blocks over a cross-encoder actor pool.
+Actors are created with max_restarts=-1 / max_task_retries=-1, so a killed actor is replaced and its calls
+retried; all three stages are deterministic, so a retried run gives identical output. Pools live for one stage
+call, so their CPU reservations are free for the search tasks that follow.
 
-Where the time went before (1,500 x 6,000 Debian, 2 CPUs, 2 actors; see README Benchmarks): 64-row calls sorted
-by character length padded ~20% more tokens than sorting by real token count (and ~32% more attention work);
-Ray Data's repartition tasks needed a CPU kept free, so each of the 2 actors reserved half a CPU.
+Where the time went before (1,500 x 6,000 Debian, 2 CPUs; see README Benchmarks): 64-row calls sorted by character
+length padded ~20% more tokens than sorting by real token count (and ~32% more attention work); Ray Data's
+repartition tasks needed a CPU kept free; and a Ray Data `map_batches` pool cost ~1.5x the in-process time on
+1,500 texts where a plain actor fed the same blocks did not (bench/ray_embed_gap.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import replace
@@ -28,6 +31,7 @@ import pyarrow.compute as pc
 import ray
 
 from raypipe.mining.embed import EmbedSettings, embedding_table, encode_texts, encode_token_ids, write_atomic
+from raypipe.mining.ray_pool import ActorPool
 from raypipe.mining.rescore import pair_scores
 from raypipe.mining.search import run_search_task
 from raypipe.mining.tokenize import encoded_from_table, is_tokenized, tokenize_table
@@ -142,11 +146,11 @@ def _blocks(tables: list[pa.Table], rows: int) -> list[pa.Table]:
     return [t.slice(s, rows) for t in tables for s in range(0, t.num_rows, rows)]
 
 
-def _collect_shards(ds, tasks, bar) -> dict:
+def _collect_shards(results, tasks, bar) -> dict:
     """Write each shard file as soon as all its rows are back; returns the shards still incomplete."""
     pending: dict[int, list[pa.Table]] = {}
     got = np.zeros(len(tasks), np.int64)
-    for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+    for batch in results:
         tid = batch.column("task").to_numpy()
         for t in np.unique(tid):
             sel = batch.filter(pa.array(tid == t))
@@ -161,7 +165,7 @@ def _collect_shards(ds, tasks, bar) -> dict:
 
 
 class RayRunner:
-    """Runs embedding and rescoring on Ray Data actor pools and the search as Ray tasks."""
+    """Runs embedding and rescoring on Ray actor pools and the search as Ray tasks."""
 
     name = "ray"
 
@@ -171,11 +175,9 @@ class RayRunner:
         self.num_actors, self.num_gpus, self.search_parallelism = num_actors, num_gpus_per_actor, search_parallelism
         self.cpus_per_actor, self.tokenize_workers, self.rows_per_call = cpus_per_actor, tokenize_workers, rows_per_call
 
-    def _pool(self, ds, fn, rows, args, num_gpus, cpus, size):
-        in_flight = 2 if num_gpus else 1  # CPU actors: one call queued each, so the last calls spread over all
-        return ds.map_batches(fn, batch_size=rows, batch_format="pyarrow", num_gpus=num_gpus or None,
-                              compute=ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=in_flight),
-                              num_cpus=cpus, fn_constructor_args=(*args, cpus))
+    def _pool(self, fn, args, num_gpus, cpus, size) -> ActorPool:
+        in_flight = 2 if num_gpus else 1  # CPU actors: one call each, so the last calls spread over all
+        return ActorPool(fn, (*args, cpus), size, num_cpus=cpus, num_gpus=num_gpus, in_flight=in_flight)
 
     def _tokenizer_handle(self, model) -> dict:
         if isinstance(model, LazyModel):
@@ -194,18 +196,14 @@ class RayRunner:
         rows = self.rows_per_call or 8 * settings.batch_size
         tok = self.tokenize_workers
         tok_handle = self._tokenizer_handle(model) if tok else None  # checked before any actor starts
-        ds = ray.data.from_arrow(_blocks([_task_rows(i, t[1], kidx[t[2]]) for i, t in enumerate(tasks)], rows))
+        blocks = _blocks([_task_rows(i, t[1], kidx[t[2]]) for i, t in enumerate(tasks)], rows)
         cpus = actor_cpus(self.num_actors, self.num_gpus, tok if not self.num_gpus else 0, self.cpus_per_actor)
-        if tok:
-            tok_cpus = 1.0 if self.num_gpus else cpus
-            ds = self._pool(ds, _Tokenizer, rows, (tok_handle, keys), 0, tok_cpus, tok)
-        ds = self._pool(ds, _Embedder, rows, (_handle(model), keys, settings), self.num_gpus, cpus, self.num_actors)
-        opts = ray.data.DataContext.get_current().execution_options
-        previous, opts.preserve_order = opts.preserve_order, True  # in-order rows bound the driver's buffer
-        try:
-            pending = _collect_shards(ds, tasks, bar)
-        finally:
-            opts.preserve_order = previous
+        with contextlib.ExitStack() as stack:
+            pre = (stack.enter_context(self._pool(_Tokenizer, (tok_handle, keys), 0, 1.0 if self.num_gpus else cpus,
+                                                  tok)) if tok else None)
+            pool = stack.enter_context(self._pool(_Embedder, (_handle(model), keys, settings), self.num_gpus, cpus,
+                                                  self.num_actors))
+            pending = _collect_shards(pool.map_unordered(blocks, pre=pre), tasks, bar)
         if pending:
             raise RuntimeError(f"embedding lost rows for {len(pending)} shard(s); rerun to resume from the cache.")
 
@@ -233,15 +231,14 @@ class RayRunner:
         n = len(b)
         rows = self.rows_per_call or 8 * batch_size
         src = pa.table({"pos": pa.array(np.arange(n)), "a": a.cast(pa.string()), "b": b})
-        ds = ray.data.from_arrow(_blocks([src], rows))
         cpus = actor_cpus(self.num_actors, self.num_gpus, 0, self.cpus_per_actor)
-        ds = self._pool(ds, _Scorer, rows, (_handle(cross_encoder), batch_size, compute_dtype), self.num_gpus, cpus,
-                        self.num_actors)
         out = np.empty(n, np.float32)
-        for t in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            out[t.column("pos").to_numpy()] = t.column("score").to_numpy()
-            if bar is not None:
-                bar.update(t.num_rows)
+        with self._pool(_Scorer, (_handle(cross_encoder), batch_size, compute_dtype), self.num_gpus, cpus,
+                        self.num_actors) as pool:
+            for t in pool.map_unordered(_blocks([src], rows)):
+                out[t.column("pos").to_numpy()] = t.column("score").to_numpy()
+                if bar is not None:
+                    bar.update(t.num_rows)
         return out
 
 

@@ -8,8 +8,8 @@ A runner executes the three heavy stages over work the pure stage modules have p
 - `score_pairs(cross_encoder, a, b, batch_size, compute_dtype, bar)`: cross-encoder scores (n,) of pairs
   (a[i], b[i]).
 `model` / `cross_encoder` may be loaded models or `raypipe.models.lazy.LazyModel`s (loaded where they run).
-`LocalRunner` runs them here; `raypipe.mining.ray_runner.RayRunner` on Ray Data actor pools and Ray tasks (the
-only mining module that imports Ray, loaded only when executor resolves to "ray").
+`LocalRunner` runs them here; `raypipe.mining.ray_runner.RayRunner` on Ray actor pools (`ray_pool.py`) and Ray
+tasks (the only mining modules that import Ray, loaded only when executor resolves to "ray").
 """
 
 from __future__ import annotations
