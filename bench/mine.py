@@ -55,15 +55,12 @@ def _model_path(args):
 
 
 def _start_ray(args):
-    import logging
+    # raypipe's own start (what `raypipe mine` does): Ray Data is not imported unless something uses it
+    from raypipe.config.runtime import RayConfig
+    from raypipe.runtime import ensure_ray
 
-    import ray
-    import ray.data
-
-    ray.init(num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    logging.getLogger("ray.data").setLevel("WARNING")
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = ctx.print_on_execution_start = False
+    ensure_ray(RayConfig(num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                         log_level="WARNING"))
 
 
 def _write_negatives(table, path: str) -> None:

@@ -36,7 +36,7 @@ from raypipe.mining.rescore import pair_scores
 from raypipe.mining.search import run_search_task
 from raypipe.mining.tokenize import encoded_from_table, is_tokenized, tokenize_table
 from raypipe.models.lazy import LazyModel
-from raypipe.runtime import ensure_ray
+from raypipe.runtime import apply_data_settings, ensure_ray
 
 __all__ = ["RayRunner", "actor_cpus", "read_output"]
 
@@ -250,4 +250,5 @@ def _search(task, queries_ref):
 
 def read_output(output_dir: str):
     """A mining output folder as a Ray Dataset."""
+    apply_data_settings()
     return ray.data.read_parquet(output_dir, file_extensions=["parquet"])
