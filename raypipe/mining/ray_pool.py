@@ -37,15 +37,14 @@ class ActorPool:
     """`size` actors of `cls(*args)`, each reserving num_cpus / num_gpus. Use as a context manager (or call close())
     so the actors and their reservations go when the stage ends."""
 
-    def __init__(self, cls, args: tuple, size: int, num_cpus: float, num_gpus: float = 0.0, in_flight: int = 1,
-                 name: str = "stage"):
+    def __init__(self, cls, args: tuple, size: int, num_cpus: float, num_gpus: float = 0.0, in_flight: int = 1):
         remote = ray.remote(_Stage).options(num_cpus=num_cpus, num_gpus=num_gpus or None, max_restarts=-1,
                                             max_task_retries=-1)
         self.actors = [remote.remote(cls, args) for _ in range(max(1, size))]
         # kept so object refs inside args (a model put in the object store) outlive a restarted actor's __init__
         self.args = args
-        self.in_flight, self.name = max(1, in_flight), name
-        self._rr = 0  # round-robin position of the `pre` stage
+        self.in_flight = max(1, in_flight)  # calls per actor when this is the main pool (a `pre` pool: round robin)
+        self._rr = 0  # round-robin position when this pool is the `pre` stage
 
     def __enter__(self) -> ActorPool:
         return self
