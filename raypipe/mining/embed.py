@@ -101,24 +101,29 @@ def _as_output(emb, sparse: bool):
                          dtype=np.float32)
 
 
+def _tokens_kwargs(max_batch_tokens: int | None) -> dict:
+    return {} if max_batch_tokens is None else {"max_batch_tokens": max_batch_tokens}  # as _dtype_kwargs
+
+
 def encode_texts(model: Any, texts: list[str], role: str, prompt: str | None, prompt_name: str | None,
-                 batch_size: int, compute_dtype: str = "float32"):
+                 batch_size: int, compute_dtype: str = "float32", max_batch_tokens: int | None = None):
     """Dense: (n, d) float32 normalized. Sparse: scipy CSR (n, vocab) float32 (raw, dot-product scores)."""
     fn = model.encode_query if role == "query" else model.encode_document
     kw = dict(prompt=prompt, prompt_name=prompt_name, batch_size=batch_size, show_progress_bar=False,
-              **_dtype_kwargs(compute_dtype))
+              **_dtype_kwargs(compute_dtype), **_tokens_kwargs(max_batch_tokens))
     if is_sparse_model(model):
         return _as_output(fn(texts, convert_to_tensor=True, **kw), True)
     return _as_output(fn(texts, normalize_embeddings=True, convert_to_numpy=True, **kw), False)
 
 
 def encode_token_ids(model: Any, encoded: dict[str, list], prompt_length: int | None, batch_size: int,
-                     compute_dtype: str = "float32"):
+                     compute_dtype: str = "float32", max_batch_tokens: int | None = None):
     """As `encode_texts`, for texts a tokenization stage already turned into unpadded ids (prompt included)."""
+    kw = dict(batch_size=batch_size, compute_dtype=compute_dtype, max_batch_tokens=max_batch_tokens)
     if is_sparse_model(model):
-        return _as_output(model.encode_tokenized(encoded, batch_size=batch_size, compute_dtype=compute_dtype), True)
-    return _as_output(model.encode_tokenized(encoded, batch_size=batch_size, prompt_length=prompt_length,
-                                             normalize_embeddings=True, compute_dtype=compute_dtype), False)
+        return _as_output(model.encode_tokenized(encoded, **kw), True)
+    return _as_output(model.encode_tokenized(encoded, prompt_length=prompt_length, normalize_embeddings=True, **kw),
+                      False)
 
 
 def embedding_table(emb) -> pa.Table:
@@ -135,18 +140,38 @@ def embedding_table(emb) -> pa.Table:
     return pa.table({"embedding": pa.FixedSizeListArray.from_arrays(flat, emb.shape[1])})
 
 
+# Rows per parquet row group of a shard file: `load_shard` decodes one group at a time, so a reader's transient
+# memory is one group (a 384-d float32 group of 4,096 rows: 6 MB), not a second and third copy of the shard.
+ROW_GROUP_ROWS = 4096
+
+
 def write_atomic(table: pa.Table, path: str) -> None:
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    pq.write_table(table, tmp)
+    pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS)
     os.replace(tmp, path)
+
+
+def _load_dense(f: pq.ParquetFile) -> np.ndarray:
+    """(n, d) float32, filled one row group at a time. Reading the whole table and flattening it peaked at ~4x
+    the shard's size in a search worker (46,037 x 384: +470 MB for a 70 MB matrix); this peaks at the matrix plus
+    one decoded row group."""
+    n, d = f.metadata.num_rows, f.schema_arrow.field("embedding").type.list_size
+    out = np.empty((n, d), np.float32)
+    s = 0
+    for g in range(f.metadata.num_row_groups):
+        col = f.read_row_group(g, columns=["embedding"], use_threads=False).column(0).combine_chunks()
+        out[s:s + len(col)] = col.flatten().to_numpy().reshape(len(col), d)
+        s += len(col)
+    pa.default_memory_pool().release_unused()  # hand the decode buffers back instead of keeping them pooled
+    return out
 
 
 def load_shard(path: str):
     """Dense shard -> (n, d) float32 array; sparse shard -> CSR matrix."""
-    t = pq.read_table(path)
-    if "embedding" in t.column_names:
-        col = t.column("embedding").combine_chunks()
-        return col.flatten().to_numpy().reshape(len(col), col.type.list_size).astype(np.float32, copy=False)
+    f = pq.ParquetFile(path, pre_buffer=False)
+    if "embedding" in f.schema_arrow.names:
+        return _load_dense(f)
+    t = f.read()
     ind, val = t.column("indices").combine_chunks(), t.column("values").combine_chunks()
     indptr = ind.offsets.to_numpy()
     dim = int(t.column("dim")[0].as_py()) if t.num_rows else 0
@@ -156,10 +181,13 @@ def load_shard(path: str):
 
 @dataclass(frozen=True)
 class EmbedSettings:
-    """How a runner encodes texts: texts per encode batch and the compute dtype (raypipe.models.precision)."""
+    """How a runner encodes texts: texts per encode batch, the compute dtype (raypipe.models.precision) and the cap
+    on a batch's padded tokens (raypipe.models.base.length_sorted_batches; None: batch_size rows whatever their
+    length)."""
 
     batch_size: int = 32
     compute_dtype: str = "float32"
+    max_batch_tokens: int | None = None
 
 
 def cache_dtype(compute_dtype: str, gpu: bool) -> str:
@@ -190,7 +218,8 @@ def plan_shards(texts: pa.Array, role, prompt, prompt_name, fp, cache_dir, shard
 
 
 def embed_all(jobs: list[dict], model: Any, cache_dir: str, runner, *, batch_size: int = 32,
-              shard_size: int = 50_000, compute_dtype: str = "float32", progress=NO_PROGRESS) -> list[EmbeddingShards]:
+              shard_size: int = 50_000, compute_dtype: str = "float32", max_batch_tokens: int | None = None,
+              progress=NO_PROGRESS) -> list[EmbeddingShards]:
     """Embed several text sets (dicts with texts, role, prompt, prompt_name and optionally their own shard_size)
     into cached shards under cache_dir, in ONE runner call (actors start once); shards already cached are skipped.
     Cost O(n) encode; shows one progress bar over the texts still to embed."""
@@ -215,7 +244,7 @@ def embed_all(jobs: list[dict], model: Any, cache_dir: str, runner, *, batch_siz
     if tasks:
         total = sum(len(t[1]) for t in tasks)
         with progress.bar("embed", total=total, unit="text") as bar:
-            runner.embed(model, tasks, EmbedSettings(batch_size, compute_dtype), bar)
+            runner.embed(model, tasks, EmbedSettings(batch_size, compute_dtype, max_batch_tokens), bar)
     return outs
 
 

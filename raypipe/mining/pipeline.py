@@ -66,7 +66,8 @@ def _embed(inp: MiningInput, model, o: MiningOptions, runner, cache_dir: str, pr
               shard_size=o.shard_size),
          dict(texts=inp.queries, role="query", prompt=o.query_prompt, prompt_name=o.query_prompt_name,
               shard_size=o.query_shard_size)],
-        model, cache_dir, runner, batch_size=o.batch_size, compute_dtype=o.compute_dtype, progress=progress)
+        model, cache_dir, runner, batch_size=o.batch_size, compute_dtype=o.compute_dtype,
+        max_batch_tokens=o.max_batch_tokens, progress=progress)
     info = dict(embedded_documents=c_sh.embedded, embedded_queries=q_sh.embedded, corpus_shards=len(c_sh),
                 query_shards=len(q_sh), cache_dir=cache_dir)
     return c_sh, q_sh, info
@@ -143,7 +144,8 @@ def _mine_shards(inp, model, cross_encoder, o, runner, cache_dir, writer, tables
                 p0, p1 = inp.pair_starts[q0], inp.pair_starts[q1]
                 scores, pos_scores = rescore_candidates(
                     cross_encoder, inp.queries.slice(q0, q1 - q0), inp.corpus, ids, inp.pair_qid[p0:p1] - q0,
-                    inp.pair_did[p0:p1], runner, o.batch_size, compute_dtype=o.compute_dtype, bar=ce_bar)
+                    inp.pair_did[p0:p1], runner, o.batch_size, compute_dtype=o.compute_dtype, bar=ce_bar,
+                    max_batch_tokens=o.max_batch_tokens)
             _batches(inp, q0, q1, scores, ids, pos_scores, o, writer, tables, totals)
     return totals, info
 

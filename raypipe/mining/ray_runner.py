@@ -77,14 +77,14 @@ class _Embedder:
     def __call__(self, batch: pa.Table) -> pa.Table:
         out = []
         kid = batch.column("key").to_numpy()
-        bs, dtype = self.settings.batch_size, self.settings.compute_dtype
+        bs, dtype, cap = self.settings.batch_size, self.settings.compute_dtype, self.settings.max_batch_tokens
         for k in np.unique(kid):
             sel = batch.filter(pa.array(kid == k))
             if is_tokenized(sel):
                 encoded, plen = encoded_from_table(sel)
-                emb = encode_token_ids(self.model, encoded, plen, bs, dtype)
+                emb = encode_token_ids(self.model, encoded, plen, bs, dtype, cap)
             else:
-                emb = encode_texts(self.model, sel.column("text").to_pylist(), *self.keys[k], bs, dtype)
+                emb = encode_texts(self.model, sel.column("text").to_pylist(), *self.keys[k], bs, dtype, cap)
             t = embedding_table(emb)
             out.append(t.add_column(0, "task", sel.column("task")).add_column(1, "row", sel.column("row")))
         return pa.concat_tables(out)
@@ -104,13 +104,13 @@ class _Tokenizer:
 
 
 class _Scorer:
-    def __init__(self, handle, batch_size, compute_dtype, cpus: float):
+    def __init__(self, handle, batch_size, compute_dtype, max_batch_tokens, cpus: float):
         self.model = _load(handle, cpus)
-        self.batch_size, self.compute_dtype = batch_size, compute_dtype
+        self.batch_size, self.compute_dtype, self.max_batch_tokens = batch_size, compute_dtype, max_batch_tokens
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         s = pair_scores(self.model, batch.column("a").to_pylist(), batch.column("b").to_pylist(), self.batch_size,
-                        self.compute_dtype)
+                        self.compute_dtype, self.max_batch_tokens)
         return pa.table({"pos": batch.column("pos"), "score": pa.array(s)})
 
 
@@ -226,15 +226,15 @@ class RayRunner:
             yield inflight.pop(done[0]), ray.get(done[0])
 
     def score_pairs(self, cross_encoder, a: pa.Array, b: pa.Array, batch_size: int, compute_dtype: str = "float32",
-                    bar=None) -> np.ndarray:
+                    bar=None, max_batch_tokens: int | None = None) -> np.ndarray:
         """Scores (n,) float32 of pairs (a[i], b[i]) in input order."""
         n = len(b)
         rows = self.rows_per_call or 8 * batch_size
         src = pa.table({"pos": pa.array(np.arange(n)), "a": a.cast(pa.string()), "b": b})
         cpus = actor_cpus(self.num_actors, self.num_gpus, 0, self.cpus_per_actor)
         out = np.empty(n, np.float32)
-        with self._pool(_Scorer, (_handle(cross_encoder), batch_size, compute_dtype), self.num_gpus, cpus,
-                        self.num_actors) as pool:
+        args = (_handle(cross_encoder), batch_size, compute_dtype, max_batch_tokens)
+        with self._pool(_Scorer, args, self.num_gpus, cpus, self.num_actors) as pool:
             for t in pool.map_unordered(_blocks([src], rows)):
                 out[t.column("pos").to_numpy()] = t.column("score").to_numpy()
                 if bar is not None:

@@ -14,12 +14,14 @@ import pyarrow as pa
 __all__ = ["rescore_candidates", "pair_scores"]
 
 
-def pair_scores(cross_encoder, a: list[str], b: list[str], batch_size: int,
-                compute_dtype: str = "float32") -> np.ndarray:
+def pair_scores(cross_encoder, a: list[str], b: list[str], batch_size: int, compute_dtype: str = "float32",
+                max_batch_tokens: int | None = None) -> np.ndarray:
     """Scores (n,) float32 of pairs (a[i], b[i]); a cross-encoder with several labels is an error."""
     if not b:
         return np.zeros(0, np.float32)
     kw = {} if compute_dtype == "float32" else {"compute_dtype": compute_dtype}  # wrappers without the parameter
+    if max_batch_tokens is not None:
+        kw["max_batch_tokens"] = max_batch_tokens
     s = np.asarray(cross_encoder.predict(list(zip(a, b)), batch_size=batch_size, show_progress_bar=False, **kw),
                    dtype=np.float32)
     if s.ndim > 1:
@@ -31,14 +33,15 @@ def pair_scores(cross_encoder, a: list[str], b: list[str], batch_size: int,
 
 def rescore_candidates(cross_encoder, queries: pa.Array, corpus: pa.Array, ids: np.ndarray,
                        pair_qid: np.ndarray, pair_did: np.ndarray, runner, batch_size: int = 32,
-                       chunk_pairs: int = 200_000, compute_dtype: str = "float32", bar=None):
+                       chunk_pairs: int = 200_000, compute_dtype: str = "float32", bar=None,
+                       max_batch_tokens: int | None = None):
     """Return (candidate scores (N_q, K) with -inf at missing ids, positive scores (P,)). `pair_qid` are rows of
     `queries` (e.g. one query shard); `bar` counts scored pairs."""
     def score(q_idx: np.ndarray, d_idx: np.ndarray) -> np.ndarray:
         if len(d_idx) == 0:
             return np.zeros(0, np.float32)
         return runner.score_pairs(cross_encoder, queries.take(pa.array(q_idx)), corpus.take(pa.array(d_idx)),
-                                  batch_size, compute_dtype, bar)
+                                  batch_size, compute_dtype, bar, max_batch_tokens)
 
     n_q, k = ids.shape
     out = np.full((n_q, k), -np.inf, np.float32)

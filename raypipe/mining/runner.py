@@ -1,12 +1,12 @@
 """Where the mining stages run: the one place that chooses between this process and Ray.
 
 A runner executes the three heavy stages over work the pure stage modules have planned:
-- `embed(model, tasks, settings, bar)`: encode text shards (`EmbedSettings`: batch size, compute dtype) and write
-  each shard file (atomic), counting texts on the progress `bar`;
+- `embed(model, tasks, settings, bar)`: encode text shards (`EmbedSettings`: batch size, compute dtype, token
+  cap) and write each shard file (atomic), counting texts on the progress `bar`;
 - `search(tasks)`: run `SearchTask`s (one query shard x one corpus shard each), yielding (task index,
   `ShardResult`) as each finishes;
-- `score_pairs(cross_encoder, a, b, batch_size, compute_dtype, bar)`: cross-encoder scores (n,) of pairs
-  (a[i], b[i]).
+- `score_pairs(cross_encoder, a, b, batch_size, compute_dtype, bar, max_batch_tokens)`: cross-encoder scores (n,)
+  of pairs (a[i], b[i]).
 `model` / `cross_encoder` may be loaded models or `raypipe.models.lazy.LazyModel`s (loaded where they run).
 `LocalRunner` runs them here; `raypipe.mining.ray_runner.RayRunner` on Ray actor pools (`ray_pool.py`) and Ray
 tasks (the only mining modules that import Ray, loaded only when executor resolves to "ray").
@@ -64,7 +64,7 @@ class LocalRunner:
             for s in range(0, max(len(texts), 1), step):
                 chunk = texts.slice(s, step).to_pylist()
                 parts.append(encode_texts(model, chunk, role, prompt, prompt_name, settings.batch_size,
-                                          settings.compute_dtype))
+                                          settings.compute_dtype, settings.max_batch_tokens))
                 bar.update(len(chunk))
             emb = sp.vstack(parts).tocsr() if sp.issparse(parts[0]) else np.concatenate(parts)
             write_atomic(embedding_table(emb), path)
@@ -73,13 +73,14 @@ class LocalRunner:
         for i, task in enumerate(tasks):
             yield i, run_search_task(task)
 
-    def score_pairs(self, cross_encoder, a, b, batch_size: int, compute_dtype: str = "float32", bar=None):
+    def score_pairs(self, cross_encoder, a, b, batch_size: int, compute_dtype: str = "float32", bar=None,
+                    max_batch_tokens: int | None = None):
         model, bar = load_model(cross_encoder), bar or _NoBar()
         step = local_chunk(batch_size)
         out = []
         for s in range(0, len(b), step):
             out.append(pair_scores(model, a.slice(s, step).to_pylist(), b.slice(s, step).to_pylist(), batch_size,
-                                   compute_dtype))
+                                   compute_dtype, max_batch_tokens))
             bar.update(len(out[-1]))
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 

@@ -107,9 +107,10 @@ def search_shard(path: str, start: int, queries, k: int, spec: IndexSpec, batch_
         queries = load_shard(queries)
     t0, build_s = time.perf_counter(), 0.0
     emb = load_shard(path)
-    n = emb.shape[0]
-    n_q = queries.shape[0]
+    n, n_q = emb.shape[0], queries.shape[0]
     kk = min(k, n)
+    # positives first, so the shard's vectors can be dropped once a dense index holds its own copy
+    pidx, pscores = _pair_scores(queries, emb, start, pair_qid, pair_did)
     scores = np.empty((n_q, kk), np.float32)
     ids = np.empty((n_q, kk), np.int64)
     if sp.issparse(emb):
@@ -123,6 +124,7 @@ def search_shard(path: str, start: int, queries, k: int, spec: IndexSpec, batch_
     else:
         factory = choose_index(n, emb.shape[1], spec)
         index = _cached_index(emb, spec, kk, index_cache)
+        del emb  # the index keeps what it searches (a flat one: its own copy)
         t0, build_s = time.perf_counter(), time.perf_counter() - t0
         for i in range(0, n_q, batch_size):
             s, j = index.search(np.ascontiguousarray(queries[i:i + batch_size]), kk)
@@ -132,16 +134,23 @@ def search_shard(path: str, start: int, queries, k: int, spec: IndexSpec, batch_
     scores[invalid] = -np.inf
     ids += start
     ids[invalid] = -1
-    pidx = np.zeros(0, np.int64)
-    pscores = np.zeros(0, np.float32)
-    if pair_did is not None:
-        pidx = np.nonzero((pair_did >= start) & (pair_did < start + n))[0]
-        q = queries[pair_qid[pidx]]
-        d = emb[pair_did[pidx] - start]
-        pscores = (np.asarray(q.multiply(d).sum(axis=1)).ravel() if sp.issparse(emb)
-                   else np.einsum("ij,ij->i", q, d)).astype(np.float32)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return ShardResult(scores, ids, pidx, pscores, factory, peak, build_s, search_s)
+
+
+def _pair_scores(queries, emb, start: int, pair_qid, pair_did, chunk: int = 8192):
+    """(positions into the pair arrays whose positive lies in this shard, their scores float32), gathered
+    `chunk` pairs at a time so the gathered rows stay O(chunk x d) instead of two copies of every pair's vectors."""
+    if pair_did is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    pidx = np.nonzero((pair_did >= start) & (pair_did < start + emb.shape[0]))[0]
+    out = np.empty(len(pidx), np.float32)
+    for i in range(0, len(pidx), chunk):
+        sel = pidx[i:i + chunk]
+        q, d = queries[pair_qid[sel]], emb[pair_did[sel] - start]
+        out[i:i + chunk] = (np.asarray(q.multiply(d).sum(axis=1)).ravel() if sp.issparse(emb)
+                            else np.einsum("ij,ij->i", q, d))
+    return pidx, out
 
 
 def merge_topk(a_scores, a_ids, b_scores, b_ids, k: int):

@@ -34,13 +34,27 @@ def check_texts(sentences, param: str = "sentences") -> tuple[list[str], bool]:
     return list(sentences), False
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
-    """Yield index batches, longest first, so each batch pads to similar lengths; callers restore order."""
+def length_sorted_batches(lengths: Sequence[int], batch_size: int,
+                          max_batch_tokens: int | None = None) -> Iterator[np.ndarray]:
+    """Yield index batches, longest first, so each batch pads to similar lengths; callers restore order.
+
+    `max_batch_tokens` caps a batch's padded size (rows x its longest row): a batch of long texts gets fewer rows
+    (at least one), so activation memory is O(max_batch_tokens x hidden) rather than O(batch_size x T x hidden).
+    On a CPU that costs no throughput (MiniLM, 1,200 Debian descriptions: batch 16 as fast as 64)."""
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1. Fix: pass a positive batch size.")
-    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
-    for start in range(0, len(order), batch_size):
-        yield order[start : start + batch_size]
+    if max_batch_tokens is not None and max_batch_tokens < 1:
+        raise ValueError(f"max_batch_tokens={max_batch_tokens} must be >= 1 or None. Fix: pass e.g. 4096, or None "
+                         "for batches of batch_size rows whatever their length.")
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    start = 0
+    while start < len(order):
+        size = batch_size
+        if max_batch_tokens is not None:  # the batch's first row is its longest
+            size = max(1, min(batch_size, max_batch_tokens // max(int(lengths[order[start]]), 1)))
+        yield order[start : start + size]
+        start += size
 
 
 class EncoderBase(nn.Sequential):
@@ -69,7 +83,8 @@ class EncoderBase(nn.Sequential):
     def _to_device(self, features: dict, device: torch.device) -> dict:
         return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
 
-    def _feature_batches(self, texts: list, batch_size: int, show_progress_bar: bool | None):
+    def _feature_batches(self, texts: list, batch_size: int, show_progress_bar: bool | None,
+                         max_batch_tokens: int | None = None):
         """Yield (indices, features on the model's device) covering `texts` (strings or pairs).
 
         Texts are tokenized once, without padding, in chunks of max(64·batch_size, 4096); within a chunk
@@ -80,15 +95,21 @@ class EncoderBase(nn.Sequential):
         with tqdm(total=total, desc="Batches", disable=not show_progress_bar) as bar:
             for start in range(0, len(texts), chunk):
                 encoded = self[0].tokenize_unpadded(texts[start : start + chunk])
-                for idx, features in self._token_batches(encoded, batch_size):
+                n = len(encoded["input_ids"])
+                if max_batch_tokens is not None:  # a token cap cuts long texts into more batches
+                    lengths = [len(ids) for ids in encoded["input_ids"]]
+                    bar.total += sum(1 for _ in length_sorted_batches(lengths, batch_size, max_batch_tokens))
+                    bar.total -= -(-n // batch_size)
+                    bar.refresh()
+                for idx, features in self._token_batches(encoded, batch_size, max_batch_tokens):
                     yield start + idx, features
                     bar.update(1)
 
-    def _token_batches(self, encoded: dict[str, list], batch_size: int):
+    def _token_batches(self, encoded: dict[str, list], batch_size: int, max_batch_tokens: int | None = None):
         """Yield (indices, padded features on the model's device) from unpadded token ids (as
         `Transformer.tokenize_unpadded` returns them, e.g. from a separate tokenization stage), longest first."""
         lengths = [len(ids) for ids in encoded["input_ids"]]
-        for idx in length_sorted_batches(lengths, batch_size):
+        for idx in length_sorted_batches(lengths, batch_size, max_batch_tokens):
             yield idx, self._to_device(self[0].pad(encoded, idx), self.device)
 
     # ---- persistence ---------------------------------------------------------------------------------------

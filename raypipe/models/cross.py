@@ -138,17 +138,19 @@ class CrossEncoder(EncoderBase):
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
         compute_dtype: str = "float32",
+        max_batch_tokens: int | None = None,
     ):
         """Score (query, document) pairs. Returns (N,) for num_labels == 1, else (N, num_labels); a single pair
         gives a scalar / (num_labels,). Pairs are batched longest-first and returned in input order.
         `compute_dtype` (float32 | bfloat16 | float16 | auto): the forward pass's precision (see
-        raypipe.models.precision); scores come back in float32. Cost: O(N·T·H) compute, O(N) output."""
+        raypipe.models.precision); scores come back in float32. `max_batch_tokens` caps a batch's padded tokens
+        (as in SentenceTransformer.encode). Cost: O(N·T·H) compute, O(N) output."""
         pairs, single = check_pairs(sentences)
         context = compute_context(compute_dtype, self.device)  # checked before any compute
         act = activation_fn if activation_fn is not None else self.activation_fn
         scores = torch.zeros((len(pairs), self.num_labels))
         self.eval()
-        for idx, features in self._feature_batches(pairs, batch_size, show_progress_bar):
+        for idx, features in self._feature_batches(pairs, batch_size, show_progress_bar, max_batch_tokens):
             with torch.inference_mode():
                 with context:
                     logits = self.forward(features)["scores"]

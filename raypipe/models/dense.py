@@ -88,12 +88,15 @@ class SentenceTransformer(EmbedderMixin, EncoderBase):
         normalize_embeddings: bool = False,
         truncate_dim: int | None = None,
         compute_dtype: str = "float32",
+        max_batch_tokens: int | None = None,
         **kwargs,
     ):
         """Embed texts in length-sorted batches (order restored). Returns (N, D) numpy by default, a tensor with
         convert_to_tensor=True, or a list of tensors with both False; a single string gives a (D,) result.
         `compute_dtype` (float32 | bfloat16 | float16 | auto) is the forward pass's precision (see
         raypipe.models.precision); `precision` is output quantization, of which only float32 is supported.
+        `max_batch_tokens` (None: batch_size rows per batch) caps a batch's padded tokens, so long texts go in
+        smaller batches and activation memory stays bounded (see raypipe.models.base.length_sorted_batches).
         Cost: O(N·T·H) compute, O(N·D) output memory (the caller holds the result)."""
         if precision != "float32":
             raise ValueError(f"precision={precision!r}: only 'float32' is supported. Fix: quantize afterwards "
@@ -107,21 +110,22 @@ class SentenceTransformer(EmbedderMixin, EncoderBase):
         if prompt_text:
             extra["prompt_length"] = self.prompt_length(prompt_text)
             texts = [prompt_text + t for t in texts]
-        batches = self._feature_batches(texts, batch_size, show_progress_bar)
+        batches = self._feature_batches(texts, batch_size, show_progress_bar, max_batch_tokens)
         results = self._run_batches(batches, len(texts), extra, context, output_value,
                                     truncate_dim if truncate_dim is not None else self.truncate_dim,
                                     normalize_embeddings)
         return self._convert(results, single, output_value, convert_to_numpy, convert_to_tensor)
 
     def encode_tokenized(self, encoded: dict[str, list], batch_size: int = 32, prompt_length: int | None = None,
-                         normalize_embeddings: bool = False, compute_dtype: str = "float32"):
+                         normalize_embeddings: bool = False, compute_dtype: str = "float32",
+                         max_batch_tokens: int | None = None):
         """(N, D) float32 numpy embeddings of texts already tokenized by `text_tokenizer()` (unpadded id lists,
         prompt included): what `encode` returns for the same texts, minus tokenization. For pipelines that
         tokenize in a separate (CPU) stage. Cost as `encode`."""
         context = compute_context(compute_dtype, self.device)
         extra = {"prompt_length": prompt_length} if prompt_length else {}
         n = len(encoded["input_ids"])
-        results = self._run_batches(self._token_batches(encoded, batch_size), n, extra, context,
+        results = self._run_batches(self._token_batches(encoded, batch_size, max_batch_tokens), n, extra, context,
                                     "sentence_embedding", self.truncate_dim, normalize_embeddings)
         return self._convert(results, False, "sentence_embedding", True, False)
 

@@ -97,11 +97,13 @@ class SparseEncoder(EmbedderMixin, EncoderBase):
         device: str | None = None,
         max_active_dims: int | None = None,
         compute_dtype: str = "float32",
+        max_batch_tokens: int | None = None,
         **kwargs,
     ):
         """Embed texts; returns a sparse COO tensor (N, D) (dense with convert_to_sparse_tensor=False).
         `compute_dtype` (float32 | bfloat16 | float16 | auto): the forward pass's precision (see
-        raypipe.models.precision). Cost: O(N·T·V) compute for SPLADE; output memory O(N·active dims)."""
+        raypipe.models.precision); `max_batch_tokens` caps a batch's padded tokens (as in
+        SentenceTransformer.encode). Cost: O(N·T·V) compute for SPLADE; output memory O(N·active dims)."""
         texts, single = check_texts(sentences)
         if device is not None:
             self.to(device)
@@ -110,8 +112,8 @@ class SparseEncoder(EmbedderMixin, EncoderBase):
         if prompt_text:
             texts = [prompt_text + t for t in texts]
         k = max_active_dims if max_active_dims is not None else self.max_active_dims
-        out = self._run_batches(self._feature_batches(texts, batch_size, show_progress_bar), len(texts), k,
-                                context, convert_to_sparse_tensor, save_to_cpu)
+        out = self._run_batches(self._feature_batches(texts, batch_size, show_progress_bar, max_batch_tokens),
+                                len(texts), k, context, convert_to_sparse_tensor, save_to_cpu)
         if single:
             out = out[0]
         if not convert_to_tensor and not convert_to_sparse_tensor:
@@ -119,13 +121,13 @@ class SparseEncoder(EmbedderMixin, EncoderBase):
         return out
 
     def encode_tokenized(self, encoded: dict[str, list], batch_size: int = 32, compute_dtype: str = "float32",
-                         max_active_dims: int | None = None) -> torch.Tensor:
+                         max_active_dims: int | None = None, max_batch_tokens: int | None = None) -> torch.Tensor:
         """Sparse COO (N, D) embeddings of texts already tokenized by `text_tokenizer()` (unpadded id lists,
         prompt included): what `encode` returns for the same texts, minus tokenization."""
         context = compute_context(compute_dtype, self.device)
         k = max_active_dims if max_active_dims is not None else self.max_active_dims
-        return self._run_batches(self._token_batches(encoded, batch_size), len(encoded["input_ids"]), k, context,
-                                 True, False)
+        batches = self._token_batches(encoded, batch_size, max_batch_tokens)
+        return self._run_batches(batches, len(encoded["input_ids"]), k, context, True, False)
 
     def _run_batches(self, batches, n: int, k: int | None, context, to_sparse: bool, save_to_cpu: bool):
         """(N, D) embeddings of every (indices, features) batch, in input order: sparse COO, or dense rows."""

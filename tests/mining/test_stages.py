@@ -185,3 +185,17 @@ def test_embedding_rows_are_sent_longest_first_within_a_shard():
     assert t.column("text").to_pylist() == ["dddd", "ccc", "bb", "a", ""]
     assert [texts[r] for r in t.column("row").to_pylist()] == t.column("text").to_pylist()
     assert set(t.column("task").to_pylist()) == {3} and set(t.column("key").to_pylist()) == {1}
+
+
+def test_shard_files_load_row_group_by_row_group(tmp_path):
+    from raypipe.mining import embed
+
+    emb = np.random.default_rng(0).standard_normal((embed.ROW_GROUP_ROWS * 2 + 5, 6)).astype(np.float32)
+    path = str(tmp_path / "s.parquet")
+    embed.write_atomic(embed.embedding_table(emb), path)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 3  # what keeps a reader's transient memory small
+    np.testing.assert_array_equal(embed.load_shard(path), emb)
+    pq.write_table(embed.embedding_table(emb), str(tmp_path / "one.parquet"))  # a cache from before: one group
+    np.testing.assert_array_equal(embed.load_shard(str(tmp_path / "one.parquet")), emb)
+    embed.write_atomic(embed.embedding_table(emb[:0]), str(tmp_path / "empty.parquet"))
+    assert embed.load_shard(str(tmp_path / "empty.parquet")).shape == (0, 6)

@@ -22,6 +22,21 @@ def test_length_sorted_batches_restore_order(dense):
     assert max_abs(batched, one_by_one) < 1e-5
 
 
+def test_max_batch_tokens_caps_padded_tokens_and_keeps_the_embeddings(dense):
+    from raypipe.models.base import length_sorted_batches
+
+    lengths = [40, 5, 30, 10, 10, 3, 2, 1]
+    batches = list(length_sorted_batches(lengths, batch_size=4, max_batch_tokens=60))
+    assert [len(b) for b in batches] == [1, 2, 4, 1]  # 40 alone; 30+10; 10,5,3,2 (4 x 10 <= 60); 1
+    assert all(len(b) * max(lengths[i] for i in b) <= 60 or len(b) == 1 for b in batches)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    assert [len(b) for b in length_sorted_batches(lengths, 4, max_batch_tokens=1)] == [1] * 8  # always >= 1 row
+    with pytest.raises(ValueError, match="max_batch_tokens=0"):
+        list(length_sorted_batches(lengths, 4, max_batch_tokens=0))
+    capped = dense.encode(TEXTS, batch_size=4, max_batch_tokens=8)
+    assert max_abs(capped, dense.encode(TEXTS, batch_size=4)) < 1e-5
+
+
 def test_output_conversions(dense):
     assert dense.encode(TEXTS[0]).shape == (32,)
     assert isinstance(dense.encode(TEXTS, convert_to_tensor=True), torch.Tensor)
