@@ -13,6 +13,7 @@ includes the compute dtype when it is not float32 (bf16 embeddings never stand i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import uuid
@@ -30,7 +31,7 @@ from raypipe.models.lazy import LazyModel
 
 __all__ = ["EmbeddingShards", "EmbedSettings", "embed_texts", "embed_all", "cache_dtype", "model_fingerprint",
            "is_sparse_model", "encode_texts", "encode_token_ids", "load_shard", "texts_hash", "embedding_table",
-           "write_atomic", "plan_shards"]
+           "write_atomic", "plan_shards", "release_memory"]
 
 
 @dataclass
@@ -99,6 +100,28 @@ def _as_output(emb, sparse: bool):
     idx = emb.indices().numpy()
     return sp.csr_matrix((emb.values().float().numpy(), (idx[0], idx[1])), shape=tuple(emb.shape),
                          dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def release_memory() -> None:
+    """Give the C heap's free pages back to the OS (glibc `malloc_trim`; a no-op elsewhere). Called by the runners
+    after every encode call: batches of many different shapes fragment the heap, and without it an embedding
+    process's RSS crept up call after call (MiniLM, 512 texts: +235 MB after the first batch's peak), which is
+    what the job's summed peak memory counts. Costs a few ms per call of seconds."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _tokens_kwargs(max_batch_tokens: int | None) -> dict:

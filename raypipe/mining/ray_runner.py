@@ -30,7 +30,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import ray
 
-from raypipe.mining.embed import EmbedSettings, embedding_table, encode_texts, encode_token_ids, write_atomic
+from raypipe.mining.embed import (
+    EmbedSettings,
+    embedding_table,
+    encode_texts,
+    encode_token_ids,
+    release_memory,
+    write_atomic,
+)
 from raypipe.mining.ray_pool import ActorPool
 from raypipe.mining.rescore import pair_scores
 from raypipe.mining.search import run_search_task
@@ -87,6 +94,7 @@ class _Embedder:
                 emb = encode_texts(self.model, sel.column("text").to_pylist(), *self.keys[k], bs, dtype, cap)
             t = embedding_table(emb)
             out.append(t.add_column(0, "task", sel.column("task")).add_column(1, "row", sel.column("row")))
+        release_memory()
         return pa.concat_tables(out)
 
 

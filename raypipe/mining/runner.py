@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 
-from raypipe.mining.embed import EmbedSettings, embedding_table, encode_texts, write_atomic
+from raypipe.mining.embed import EmbedSettings, embedding_table, encode_texts, release_memory, write_atomic
 from raypipe.mining.options import MiningOptions
 from raypipe.mining.rescore import pair_scores
 from raypipe.mining.search import run_search_task
@@ -65,6 +65,7 @@ class LocalRunner:
                 chunk = texts.slice(s, step).to_pylist()
                 parts.append(encode_texts(model, chunk, role, prompt, prompt_name, settings.batch_size,
                                           settings.compute_dtype, settings.max_batch_tokens))
+                release_memory()
                 bar.update(len(chunk))
             emb = sp.vstack(parts).tocsr() if sp.issparse(parts[0]) else np.concatenate(parts)
             write_atomic(embedding_table(emb), path)
