@@ -199,3 +199,4 @@ def test_shard_files_load_row_group_by_row_group(tmp_path):
     np.testing.assert_array_equal(embed.load_shard(str(tmp_path / "one.parquet")), emb)
     embed.write_atomic(embed.embedding_table(emb[:0]), str(tmp_path / "empty.parquet"))
     assert embed.load_shard(str(tmp_path / "empty.parquet")).shape == (0, 6)
+    embed.release_memory()  # glibc malloc_trim, or a no-op where there is none
