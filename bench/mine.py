@@ -100,8 +100,9 @@ def worker_raypipe(args) -> dict:
                      "embedded_documents": r.info["embedded_documents"]}
         if kind == "flat" and args.negatives_file:
             _write_negatives(r.table, args.negatives_file)
-        cols = [c for c in r.table.column_names if c.startswith("negative_")]
-        negs[kind] = {a: set(v) for a, *v in zip(*(r.table.column(c).to_pylist() for c in ["query", *cols]))}
+        if args.overlap:  # Python sets of every negative text: only when they are compared (not job memory)
+            cols = [c for c in r.table.column_names if c.startswith("negative_")]
+            negs[kind] = {a: set(v) for a, *v in zip(*(r.table.column(c).to_pylist() for c in ["query", *cols]))}
     for kind in kinds[1:]:
         both = [len(negs[kind].get(a, set()) & s) / len(s) for a, s in negs["flat"].items() if s]
         res[kind]["overlap_with_flat"] = sum(both) / len(both)
@@ -190,7 +191,7 @@ def _debian_table(results: dict, runs: list[dict]) -> dict:
     ref32 = {r["executor"]: _name(r) for r in runs if r["lib"] == "raypipe" and r["dtype"] == "float32"}
     n_texts = next((v[0]["flat"]["embedded"] for n, v in results.items() if n != st_name), None)
     print(f"\n{'run':<28}{'job s':>9}{'texts/s':>9}{'vs ST':>7}{'vs local':>9}{'ovl f32':>9}{'ovl ST':>8}"
-          f"{'job RSS MB':>11}{'ray-own MB':>11}{'daemons MB':>11}")
+          f"{'job RSS MB':>11}{'job PSS MB':>11}{'ray-own MB':>11}{'daemons MB':>11}")
     summary = {}
     for r in runs:
         n = _name(r)
@@ -206,6 +207,7 @@ def _debian_table(results: dict, runs: list[dict]) -> dict:
                "overlap_vs_st": (_overlap(v["negatives_file"], results[st_name][-1]["negatives_file"])
                                  if st_name in results and n != st_name else None),
                "job_peak_rss_mb_sum": v["procs"]["job_peak_rss_mb_sum"],
+               "job_peak_pss_mb": v["procs"].get("peak_concurrent_job_pss_mb", 0.0),
                "ray_own_mb": g.get("ray", {}).get("peak_rss_mb_sum", 0.0),
                "daemons_mb": g.get("daemon", {}).get("peak_rss_mb_sum", 0.0),
                "job_cpu_s": v["procs"]["job_cpu_s"], "all_job_s": [x["flat"]["job_s"] for x in results[n]]}
@@ -216,10 +218,12 @@ def _debian_table(results: dict, runs: list[dict]) -> dict:
 
         print(f"{n:<28}{row['job_s']:>9.1f}{f(row['texts_per_s'], '.1f'):>9}{f(row['speedup_vs_st'], '.2f'):>7}"
               f"{f(row['speedup_vs_local'], '.2f'):>9}{f(row['overlap_vs_float32'], '.4f'):>9}"
-              f"{f(row['overlap_vs_st'], '.4f'):>8}{row['job_peak_rss_mb_sum']:>11.0f}{row['ray_own_mb']:>11.0f}"
+              f"{f(row['overlap_vs_st'], '.4f'):>8}{row['job_peak_rss_mb_sum']:>11.0f}{row['job_peak_pss_mb']:>11.0f}"
+              f"{row['ray_own_mb']:>11.0f}"
               f"{row['daemons_mb']:>11.0f}")
     print(f"(texts embedded per run: {n_texts}; job s = median over rounds; job RSS = summed peak RSS of the driver "
-          "and of every worker that ran raypipe's actors/tasks; ray-own = Ray Data's internal actors, agents and "
+          "and of every worker that ran raypipe's actors/tasks; job PSS = the largest concurrent sum of their PSS, "
+          "shared pages split among the processes that map them (sampled every 0.25 s); ray-own = Ray Data's internal actors, agents and "
           "idle workers; daemons = gcs/raylet/log monitor)")
     return summary
 

@@ -6,7 +6,13 @@
 A thread walks the process tree below `pid` every `interval` seconds and keeps, per process, its peak RSS
 (VmHWM: the kernel's own high-water mark, so a peak between two samples is not missed while the process lives),
 its CPU seconds (utime + stime) and every title it had (Ray sets `ray::<class or task>` as a worker runs). The tree
-also gives the largest *concurrent* sum of RSS over all the job's processes. Processes are grouped:
+also gives the largest *concurrent* sum of RSS over all the job's processes. RSS counts a page once in every process
+that maps it (the shared libraries of torch / Ray / pyarrow in every worker, and Ray's object store: a block the
+driver puts and an actor reads is resident in both), so summed RSS over-counts a multi-process job; each process's
+peak PSS (proportional set size from /proc/<pid>/smaps_rollup: a shared page split among the processes that map
+it; sampled, so a peak between two samples can be missed) and the largest concurrent PSS sum of the job's processes
+are reported beside it, with the peak shared-memory RSS (RssShmem: object store pages) per process.
+Processes are grouped:
 
 - driver: `pid` itself;
 - worker: Ray worker processes that ran the job's code (`ray::<actor class or task>`), by what they ran;
@@ -14,7 +20,7 @@ also gives the largest *concurrent* sum of RSS over all the job's processes. Pro
   dashboard and runtime-env agents) and idle workers Ray started but never used;
 - daemon: gcs_server, raylet, log monitor (Ray's own processes).
 
-Cost: one read of /proc/<pid>/{status,stat,cmdline} per process and sample; O(processes) per sample.
+Cost: one read of /proc/<pid>/{status,stat,cmdline,smaps_rollup} per process and sample; O(processes) per sample.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ class _Proc:
     pid: int
     titles: list[str] = field(default_factory=list)
     peak_rss_mb: float = 0.0
+    peak_pss_mb: float = 0.0
+    peak_shmem_mb: float = 0.0
     cpu_s: float = 0.0
 
 
@@ -63,8 +71,19 @@ def _tree(root: int) -> list[int]:
     return out
 
 
+def _pss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def _read(pid: int):
-    """(title, VmHWM MiB, VmRSS MiB, cpu seconds) or None when the process is gone."""
+    """(title, VmHWM MiB, VmRSS MiB, cpu seconds, RssShmem MiB, PSS MiB) or None when the process is gone."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             title = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
@@ -77,7 +96,8 @@ def _read(pid: int):
     hwm = int(status.get("VmHWM", "0 kB").split()[0]) / 1024
     rss = int(status.get("VmRSS", "0 kB").split()[0]) / 1024
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return title, hwm, rss, cpu
+    shmem = int(status.get("RssShmem", "0 kB").split()[0]) / 1024
+    return title, hwm, rss, cpu, shmem, _pss_mb(pid)
 
 
 class ProcessTreeMonitor:
@@ -87,6 +107,7 @@ class ProcessTreeMonitor:
         self.root, self.interval = root, interval
         self.procs: dict[int, _Proc] = {}
         self.peak_concurrent_mb = 0.0
+        self.peak_concurrent_job_pss_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -95,18 +116,21 @@ class ProcessTreeMonitor:
         return self
 
     def _sample(self) -> None:
-        total = 0.0
+        total = job_pss = 0.0
         for pid in _tree(self.root):
             got = _read(pid)
             if got is None:
                 continue
-            title, hwm, rss, cpu = got
+            title, hwm, rss, cpu, shmem, pss = got
             p = self.procs.setdefault(pid, _Proc(pid))
             if title and (not p.titles or p.titles[-1] != title):
                 p.titles.append(title)
             p.peak_rss_mb, p.cpu_s = max(p.peak_rss_mb, hwm), max(p.cpu_s, cpu)
+            p.peak_pss_mb, p.peak_shmem_mb = max(p.peak_pss_mb, pss), max(p.peak_shmem_mb, shmem)
             total += rss
+            job_pss += pss if _role(p, self.root)[0] in ("driver", "worker") else 0.0
         self.peak_concurrent_mb = max(self.peak_concurrent_mb, total)
+        self.peak_concurrent_job_pss_mb = max(self.peak_concurrent_job_pss_mb, job_pss)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -116,7 +140,7 @@ class ProcessTreeMonitor:
     def stop(self) -> dict:
         self._stop.set()
         self._thread.join()
-        return summarize(self.procs, self.root, self.peak_concurrent_mb)
+        return summarize(self.procs, self.root, self.peak_concurrent_mb, self.peak_concurrent_job_pss_mb)
 
 
 def _role(p: _Proc, root: int) -> tuple[str, str]:
@@ -140,7 +164,8 @@ def _role(p: _Proc, root: int) -> tuple[str, str]:
     return "other", os.path.basename(joined.split()[0]) if joined else "?"
 
 
-def summarize(procs: dict[int, _Proc], root: int, peak_concurrent_mb: float = 0.0) -> dict:
+def summarize(procs: dict[int, _Proc], root: int, peak_concurrent_mb: float = 0.0,
+              peak_concurrent_job_pss_mb: float = 0.0) -> dict:
     """Per-process rows and per-group sums of peak RSS and CPU seconds."""
     rows, groups = [], {}
     for p in procs.values():
@@ -148,6 +173,7 @@ def summarize(procs: dict[int, _Proc], root: int, peak_concurrent_mb: float = 0.
         if group == "ray" and label in ("IDLE", "starting") and p.cpu_s < 0.5 and p.peak_rss_mb < 5:
             continue  # a worker that was forked and gone before it did anything
         rows.append({"pid": p.pid, "group": group, "label": label, "peak_rss_mb": round(p.peak_rss_mb, 1),
+                     "peak_pss_mb": round(p.peak_pss_mb, 1), "peak_shmem_mb": round(p.peak_shmem_mb, 1),
                      "cpu_s": round(p.cpu_s, 2)})
         g = groups.setdefault(group, {"processes": 0, "peak_rss_mb_sum": 0.0, "cpu_s": 0.0})
         g["processes"] += 1
@@ -157,17 +183,21 @@ def summarize(procs: dict[int, _Proc], root: int, peak_concurrent_mb: float = 0.
     return {"processes": sorted(rows, key=lambda r: (r["group"], r["label"], r["pid"])), "groups": groups,
             "job_peak_rss_mb_sum": round(sum(r["peak_rss_mb"] for r in job), 1),
             "job_cpu_s": round(sum(r["cpu_s"] for r in job), 2),
+            "job_peak_pss_mb_sum": round(sum(r["peak_pss_mb"] for r in job), 1),
+            "peak_concurrent_job_pss_mb": round(peak_concurrent_job_pss_mb, 1),
             "peak_concurrent_rss_mb": round(peak_concurrent_mb, 1)}
 
 
 def format_report(name: str, rep: dict) -> str:
     """A few lines: per-group sums, then every job process."""
     lines = [f"{name}: job processes' summed peak RSS {rep['job_peak_rss_mb_sum']:.0f} MB, CPU {rep['job_cpu_s']:.1f}"
-             f" s; peak concurrent RSS (daemons included) {rep['peak_concurrent_rss_mb']:.0f} MB"]
+             f" s; peak concurrent RSS (daemons included) {rep['peak_concurrent_rss_mb']:.0f} MB; summed peak PSS "
+             f"{rep.get('job_peak_pss_mb_sum', 0):.0f} MB, peak concurrent PSS {rep.get('peak_concurrent_job_pss_mb', 0):.0f} MB"]
     for g, v in sorted(rep["groups"].items()):
         lines.append(f"  {g:<7} {v['processes']:>3} process(es)  peak RSS sum {v['peak_rss_mb_sum']:>8.0f} MB  "
                      f"CPU {v['cpu_s']:>7.1f} s")
     for r in rep["processes"]:
         if r["group"] in ("driver", "worker"):
-            lines.append(f"    {r['group']:<7} {r['label'][:60]:<60} {r['peak_rss_mb']:>7.0f} MB {r['cpu_s']:>7.1f} s")
+            lines.append(f"    {r['group']:<7} {r['label'][:48]:<48} {r['peak_rss_mb']:>7.0f} MB (PSS "
+                         f"{r.get('peak_pss_mb', 0):>5.0f}, shm {r.get('peak_shmem_mb', 0):>4.0f}) {r['cpu_s']:>7.1f} s")
     return "\n".join(lines)

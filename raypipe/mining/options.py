@@ -81,7 +81,10 @@ class MiningOptions(StrictModel):
         0, ge=0, description="executor ray: CPU actors that tokenize in their own stage and send token ids to the "
                              "embedding actors (for GPU actors, which would otherwise idle while tokenizing); 0: "
                              "each embedding actor tokenizes its texts itself")
-    search_parallelism: int = Field(2, ge=1, description="corpus-shard search tasks in flight (executor ray)")
+    search_parallelism: int | None = Field(
+        None, ge=1, description="corpus-shard search tasks in flight (executor ray), each reserving the cluster's "
+                                "CPUs / this (at most a node's) and running FAISS on that many threads (null: one "
+                                "task per alive node: one worker process, and one shard pair in memory, per node)")
     progress: bool = Field(True, description="show one progress bar per stage (embed, search, rescore) on stderr")
     verbose: bool = Field(True, description="print the statistics table (mine_hard_negatives)")
 

@@ -1,0 +1,41 @@
+"""The Ray runner's arithmetic without a Ray cluster: search slots from the nodes, lazy actor blocks."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+ray_runner = pytest.importorskip("raypipe.mining.ray_runner")
+
+
+def _runner(monkeypatch, cpus_per_node: list[float], parallelism):
+    nodes = [{"Alive": True, "Resources": {"CPU": c}} for c in cpus_per_node] + [{"Alive": False, "Resources": {}}]
+    monkeypatch.setattr(ray_runner.ray, "nodes", lambda: nodes)
+    r = ray_runner.RayRunner.__new__(ray_runner.RayRunner)  # no ensure_ray: nothing here talks to a cluster
+    r.search_parallelism = parallelism
+    return r
+
+
+@pytest.mark.parametrize("cpus, parallelism, expected", [
+    ([2.0], None, (1, 2.0)),          # one node: one task on all its CPUs (one worker process)
+    ([8.0, 8.0, 8.0], None, (3, 8.0)),  # one task per node
+    ([2.0], 2, (2, 1.0)),             # the old default: two single-threaded tasks
+    ([4.0, 4.0], 1, (1, 4.0)),        # never more than one node's CPUs
+    ([2.0], 4, (4, 1.0)),             # at least one CPU each
+])
+def test_search_slots_share_the_cpus(monkeypatch, cpus, parallelism, expected):
+    assert _runner(monkeypatch, cpus, parallelism).search_slots() == expected
+
+
+def test_blocks_are_cut_lazily_one_shard_at_a_time():
+    made = []
+
+    def tables():
+        for n in (5, 3):
+            made.append(n)
+            yield pa.table({"x": list(range(n))})
+
+    blocks = ray_runner._blocks(tables(), 2)
+    assert made == []  # nothing built before the pool asks
+    assert next(blocks).num_rows == 2 and made == [5]
+    assert [b.num_rows for b in blocks] == [2, 1, 2, 1] and made == [5, 3]
