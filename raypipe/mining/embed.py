@@ -29,9 +29,9 @@ import scipy.sparse as sp
 from raypipe.mining.progress import NO_PROGRESS
 from raypipe.models.lazy import LazyModel
 
-__all__ = ["EmbeddingShards", "EmbedSettings", "embed_texts", "embed_all", "cache_dtype", "model_fingerprint",
-           "is_sparse_model", "encode_texts", "encode_token_ids", "load_shard", "texts_hash", "embedding_table",
-           "write_atomic", "plan_shards", "release_memory"]
+__all__ = ["EmbeddingShards", "EmbedSettings", "embed_texts", "embed_all", "cache_dtype", "limit_kernel_cache",
+           "model_fingerprint", "is_sparse_model", "encode_texts", "encode_token_ids", "load_shard", "texts_hash",
+           "embedding_table", "write_atomic", "plan_shards", "release_memory"]
 
 
 @dataclass
@@ -122,6 +122,19 @@ def release_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+KERNEL_CACHE_CAPACITY = 8
+
+
+def limit_kernel_cache(capacity: int = KERNEL_CACHE_CAPACITY) -> None:
+    """Cap oneDNN's cache of compiled kernels (torch's CPU matmuls in float32 and bfloat16) for a process that only
+    embeds: the cache keeps up to 1,024 kernels, one per input shape, and length-sorted batches have hundreds of
+    shapes. MiniLM embedding 6,000 Debian descriptions on 2 threads, 512-text calls: peak RSS 1,347 -> 1,069 MB
+    (bfloat16) and 1,312 -> 1,051 MB (float32) with 8, at the same speed (0 recompiles every batch: 1.9x slower).
+    Takes effect if set before the process's first oneDNN call; a value already in the environment wins. Called by
+    the Ray actors (their own processes), not in a user's process."""
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(capacity))
 
 
 def _tokens_kwargs(max_batch_tokens: int | None) -> dict:

@@ -39,6 +39,7 @@ from raypipe.mining.embed import (
     embedding_table,
     encode_texts,
     encode_token_ids,
+    limit_kernel_cache,
     release_memory,
     write_atomic,
 )
@@ -62,6 +63,7 @@ def _set_threads(cpus: float) -> None:
     """torch threads = the CPUs this actor reserved (Ray sets OMP_NUM_THREADS the same way, but only before
     torch starts); the tokenizer's own thread pool only when there is more than one CPU to share."""
     os.environ["TOKENIZERS_PARALLELISM"] = "true" if cpus >= 2 else "false"
+    limit_kernel_cache()  # before the first forward pass (see embed.limit_kernel_cache)
     import torch
 
     torch.set_num_threads(max(1, int(cpus)))

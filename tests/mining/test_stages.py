@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -200,3 +202,14 @@ def test_shard_files_load_row_group_by_row_group(tmp_path):
     embed.write_atomic(embed.embedding_table(emb[:0]), str(tmp_path / "empty.parquet"))
     assert embed.load_shard(str(tmp_path / "empty.parquet")).shape == (0, 6)
     embed.release_memory()  # glibc malloc_trim, or a no-op where there is none
+
+
+def test_kernel_cache_cap_is_set_for_actors_unless_the_user_chose_one(monkeypatch):
+    from raypipe.mining import embed
+
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    embed.limit_kernel_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(embed.KERNEL_CACHE_CAPACITY)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
+    embed.limit_kernel_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"  # a value already in the environment wins

@@ -79,6 +79,15 @@ def _trial_statuses(work: Path, name: str) -> dict:
     return {s["trial_id"]: s["status"] for s in states}
 
 
+def _registered_checkpoint(run_dir: Path) -> str | None:
+    """The newest checkpoint in the Train run's checkpoint manager snapshot (what a restart resumes from)."""
+    try:
+        state = json.loads((run_dir / "checkpoint_manager_snapshot.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):  # not written yet, or being rewritten
+        return None
+    return (state.get("latest_checkpoint_result") or {}).get("checkpoint_dir_name")
+
+
 @pytest.fixture(scope="module")
 def work():
     with ray_workdir("rpu-") as tmp:
@@ -128,8 +137,9 @@ def test_a_sweep_whose_driver_died_resumes_without_rerunning_finished_trials(wor
     first = wait_for(lambda: [t for t, s in _trial_statuses(work, "resume").items() if s == "TERMINATED"], 600)[0]
     assert first.endswith("_00000")  # one trial at a time, in order
     second = first.replace("_00000", "_00001")
-    # the second trial has a checkpoint: the rerun must continue its Train run, not start it again
-    wait_for(lambda: glob.glob(str(work / "storage" / "resume" / "trials" / second / "checkpoint_*")), 600)
+    # the second trial has a checkpoint Ray Train has registered (a folder alone may still be uploading, and the
+    # rerun would rightly start that run over): the rerun must continue its Train run, not start it again
+    wait_for(lambda: _registered_checkpoint(work / "storage" / "resume" / "trials" / second), 600)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     stop_ray(ray_tmp)
