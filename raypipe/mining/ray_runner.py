@@ -60,7 +60,7 @@ def _handle(model) -> dict:
 
 
 def _set_threads(cpus: float) -> None:
-    """torch threads = the CPUs this actor reserved (Ray sets OMP_NUM_THREADS the same way, but only before
+    """Before the actor's first forward pass: torch threads = the CPUs this actor reserved (Ray sets OMP_NUM_THREADS the same way, but only before
     torch starts); the tokenizer's own thread pool only when there is more than one CPU to share."""
     os.environ["TOKENIZERS_PARALLELISM"] = "true" if cpus >= 2 else "false"
     limit_kernel_cache()  # before the first forward pass (see embed.limit_kernel_cache)
