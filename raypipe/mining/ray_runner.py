@@ -60,8 +60,9 @@ def _handle(model) -> dict:
 
 
 def _set_threads(cpus: float) -> None:
-    """Before the actor's first forward pass: torch threads = the CPUs this actor reserved (Ray sets OMP_NUM_THREADS the same way, but only before
-    torch starts); the tokenizer's own thread pool only when there is more than one CPU to share."""
+    """Before the actor's first forward pass: torch threads = the CPUs this actor reserved (Ray sets
+    OMP_NUM_THREADS the same way, but only before torch starts); the tokenizer's own thread pool only when there is
+    more than one CPU to share; the kernel caches capped."""
     os.environ["TOKENIZERS_PARALLELISM"] = "true" if cpus >= 2 else "false"
     limit_kernel_cache()  # before the first forward pass (see embed.limit_kernel_cache)
     import torch
