@@ -164,19 +164,39 @@ def _blocks(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
             yield t.slice(s, rows)
 
 
+def _add_rows(pending: dict, t: int, sel: pa.Table, n: int) -> None:
+    """Buffer one block's rows of shard `t` (n rows). Dense: scattered into the shard's (n, d) float32 matrix by
+    row (rows arrive longest-first, not in order), so the driver holds one copy of a shard, not its blocks plus a
+    concatenated and a sorted copy (a 50,000-row MiniLM shard: ~77 MB instead of ~230 MB at the write). Sparse:
+    the blocks, sorted at the write."""
+    if "embedding" not in sel.column_names:
+        pending.setdefault(t, []).append(sel)
+        return
+    col = sel.column("embedding").combine_chunks()
+    d = col.type.list_size
+    if t not in pending:
+        pending[t] = np.empty((n, d), np.float32)
+    pending[t][sel.column("row").to_numpy()] = col.flatten().to_numpy().reshape(len(col), d)
+
+
+def _shard_table(buffered) -> pa.Table:
+    if isinstance(buffered, np.ndarray):
+        return embedding_table(buffered)
+    return pa.concat_tables(buffered).sort_by("row").drop(["task", "row"])
+
+
 def _collect_shards(results, tasks, bar) -> dict:
     """Write each shard file as soon as all its rows are back; returns the shards still incomplete."""
-    pending: dict[int, list[pa.Table]] = {}
+    pending: dict[int, np.ndarray | list[pa.Table]] = {}
     got = np.zeros(len(tasks), np.int64)
     for batch in results:
         tid = batch.column("task").to_numpy()
         for t in np.unique(tid):
             sel = batch.filter(pa.array(tid == t))
-            pending.setdefault(int(t), []).append(sel)
+            _add_rows(pending, int(t), sel, len(tasks[t][1]))
             got[t] += sel.num_rows
             if got[t] == len(tasks[t][1]):
-                table = pa.concat_tables(pending.pop(int(t))).sort_by("row").drop(["task", "row"])
-                write_atomic(table, tasks[t][0])
+                write_atomic(_shard_table(pending.pop(int(t))), tasks[t][0])
         if bar is not None:
             bar.update(batch.num_rows)
     return pending

@@ -122,10 +122,17 @@ def read_corpus(corpus: Any, corpus_column_name: str | None = None) -> pa.Array 
     return _text_column(table, name, "corpus")
 
 
-def _first_ids(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Unique texts in first-appearance order, plus the id of each input text. O(n) with a hash table."""
-    uniq = pc.unique(texts)  # Arrow keeps first-appearance order
-    ids = pc.index_in(texts, value_set=uniq).to_numpy(zero_copy_only=False).astype(np.int64)
+def _first_ids(*parts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Unique texts of the concatenated `parts` in first-appearance order, plus the id of each input text. O(n),
+    one hash table: a chunked dictionary encoding, so the parts are never concatenated and the unique texts are
+    the encoding's own dictionary (the corpus + positives of Debian: +66 MB transient instead of +136 MB with
+    unique + index_in over a concatenated copy)."""
+    enc = pc.dictionary_encode(pa.chunked_array(parts, type=pa.string()))
+    if enc.num_chunks == 0:
+        return pa.array([], pa.string()), np.zeros(0, np.int64)
+    # the memo table only grows, so the last chunk's dictionary holds every earlier chunk's ids at the same place
+    uniq = enc.chunk(enc.num_chunks - 1).dictionary
+    ids = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in enc.chunks]).astype(np.int64)
     return uniq, ids
 
 
@@ -136,9 +143,8 @@ def prepare_input(dataset, anchor_column_name=None, positive_column_name=None, c
     extra = read_corpus(corpus, corpus_column_name)
     if extra is not None and len(extra) == 0 and len(positives) == 0:
         raise ValueError("corpus is empty and there are no positives: nothing to mine from.")
-    all_docs = positives if extra is None else pa.concat_arrays([extra, positives])
-    corpus_u, doc_ids = _first_ids(all_docs)
-    pos_ids = doc_ids[len(all_docs) - len(positives):]
+    corpus_u, doc_ids = _first_ids(*([] if extra is None else [extra]), positives)
+    pos_ids = doc_ids[len(doc_ids) - len(positives):]
     queries_u, q_ids = _first_ids(anchors)
     max_positives = int(np.bincount(q_ids).max())
     # Unique (query, positive) pairs, grouped by query, positives in first-appearance order within a query.
@@ -147,4 +153,5 @@ def prepare_input(dataset, anchor_column_name=None, positive_column_name=None, c
     first.sort()
     order = np.argsort(q_ids[first], kind="stable")
     keep = first[order]
+    pa.default_memory_pool().release_unused()  # the hash tables' and column copies' pages, not kept pooled
     return MiningInput(queries_u, corpus_u, q_ids[keep], pos_ids[keep], max_positives, len(anchors), a, p)
