@@ -5,9 +5,9 @@ role, prompt, prompt name, the shard's texts), so a rerun -- or a run that was i
 on disk and embeds only the missing ones. Files are written to a temporary name and renamed, so a killed run never
 leaves a half-written shard behind.
 
-Where the shards are encoded is the runner's business (`runner.py`: this process, or a Ray Data actor pool); this
-module plans the shards and knows how to encode, store and load one. The Ray runner buffers at most the shards
-still in flight (rows come back in order), so driver memory is O(shard_size x dim), not O(corpus). The cache key
+Where the shards are encoded is the runner's business (`runner.py`: this process, or a Ray actor pool); this
+module plans the shards and knows how to encode, store and load one. The Ray runner's driver spills rows to disk
+as they come back (`collect.py`), so its memory is O(rows per call x dim), not O(shard) nor O(corpus). The cache key
 includes the compute dtype when it is not float32 (bf16 embeddings never stand in for float32 ones).
 """
 

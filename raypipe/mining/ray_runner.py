@@ -3,7 +3,8 @@
 - embed: a driver-fed actor pool (raypipe.mining.ray_pool); the driver cuts every shard's rows (longest first)
   into blocks of `rows_per_call` and keeps one call in flight per CPU actor (two per GPU actor). Each actor loads
   the model once -- from its folder for a `LazyModel`, else from the object store -- sets its torch threads to the
-  CPUs it reserved, and re-sorts every call's rows by real token count into batches of batch_size. With
+  CPUs it reserved, and re-sorts every call's rows by real token count into batches of batch_size. The driver
+  spills the returned rows to disk and writes each shard file when its last row is in (raypipe.mining.collect). With
   `tokenize_workers`, CPU tokenizer actors run first and their token ids go straight to the embedding actors.
 - search: one Ray task per (query shard, corpus shard), at most `search_parallelism` in flight (default one per
   node), each reserving an equal share of the CPUs and running FAISS on that many threads; the results are yielded
@@ -26,14 +27,13 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import ray
 
+from raypipe.mining.collect import blocks, collect_shards, task_rows
 from raypipe.mining.embed import (
     EmbedSettings,
     embedding_table,
@@ -41,7 +41,6 @@ from raypipe.mining.embed import (
     encode_token_ids,
     limit_kernel_cache,
     release_memory,
-    write_atomic,
 )
 from raypipe.mining.ray_pool import ActorPool
 from raypipe.mining.rescore import pair_scores
@@ -143,65 +142,6 @@ def actor_cpus(num_actors: int, num_gpus: float, other_workers: int = 0, request
     return float(math.floor(share)) if share >= 1 else round(share, 2)
 
 
-def _task_rows(task: int, texts: pa.Array, key: int) -> pa.Table:
-    """One shard's rows, longest text first: each actor call then holds texts of similar length, which the actor
-    re-sorts by real token count (random order padded every batch to its longest text; on Debian descriptions
-    that cost 2.5x). Sorting stays within the shard so shards complete one after another and the driver buffers
-    only the shards in flight."""
-    order = np.argsort(-pc.utf8_length(texts).to_numpy(zero_copy_only=False), kind="stable")
-    return pa.table({
-        "task": pa.array(np.full(len(texts), task, np.int32)),
-        "row": pa.array(order.astype(np.int64)),
-        "key": pa.array(np.full(len(texts), key, np.int32)),
-        "text": pc.take(texts, pa.array(order)),
-    })
-
-
-def _blocks(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
-    """Blocks of `rows` rows, lazily: a shard's sorted copy exists only while its blocks are being submitted."""
-    for t in tables:
-        for s in range(0, t.num_rows, rows):
-            yield t.slice(s, rows)
-
-
-def _add_rows(pending: dict, t: int, sel: pa.Table, n: int) -> None:
-    """Buffer one block's rows of shard `t` (n rows). Dense: scattered into the shard's (n, d) float32 matrix by
-    row (rows arrive longest-first, not in order), so the driver holds one copy of a shard, not its blocks plus a
-    concatenated and a sorted copy (full Debian job, 50,000-row MiniLM shards: driver peak 611 -> ~505 MB).
-    Sparse: the blocks, sorted at the write."""
-    if "embedding" not in sel.column_names:
-        pending.setdefault(t, []).append(sel)
-        return
-    col = sel.column("embedding").combine_chunks()
-    d = col.type.list_size
-    if t not in pending:
-        pending[t] = np.empty((n, d), np.float32)
-    pending[t][sel.column("row").to_numpy()] = col.flatten().to_numpy().reshape(len(col), d)
-
-
-def _shard_table(buffered) -> pa.Table:
-    if isinstance(buffered, np.ndarray):
-        return embedding_table(buffered)
-    return pa.concat_tables(buffered).sort_by("row").drop(["task", "row"])
-
-
-def _collect_shards(results, tasks, bar) -> dict:
-    """Write each shard file as soon as all its rows are back; returns the shards still incomplete."""
-    pending: dict[int, np.ndarray | list[pa.Table]] = {}
-    got = np.zeros(len(tasks), np.int64)
-    for batch in results:
-        tid = batch.column("task").to_numpy()
-        for t in np.unique(tid):
-            sel = batch.filter(pa.array(tid == t))
-            _add_rows(pending, int(t), sel, len(tasks[t][1]))
-            got[t] += sel.num_rows
-            if got[t] == len(tasks[t][1]):
-                write_atomic(_shard_table(pending.pop(int(t))), tasks[t][0])
-        if bar is not None:
-            bar.update(batch.num_rows)
-    return pending
-
-
 class RayRunner:
     """Runs embedding and rescoring on Ray actor pools and the search as Ray tasks."""
 
@@ -228,20 +168,21 @@ class RayRunner:
 
     def embed(self, model, tasks, settings: EmbedSettings, bar=None) -> None:
         """Embed shard tasks [(path, texts, (role, prompt, prompt_name))]; each shard file is written as soon as
-        all its rows are back (rows arrive in order, so only in-flight shards are buffered)."""
+        all its rows are back; rows are spilled to disk as they come (raypipe.mining.collect), so the driver holds
+        one block of results, not a shard."""
         keys = sorted({t[2] for t in tasks}, key=repr)
         kidx = {k: i for i, k in enumerate(keys)}
         rows = self.rows_per_call or 8 * settings.batch_size
         tok = self.tokenize_workers
         tok_handle = self._tokenizer_handle(model) if tok else None  # checked before any actor starts
-        blocks = _blocks((_task_rows(i, t[1], kidx[t[2]]) for i, t in enumerate(tasks)), rows)
+        todo = blocks((task_rows(i, t[1], kidx[t[2]]) for i, t in enumerate(tasks)), rows)
         cpus = actor_cpus(self.num_actors, self.num_gpus, tok if not self.num_gpus else 0, self.cpus_per_actor)
         with contextlib.ExitStack() as stack:
             pre = (stack.enter_context(self._pool(_Tokenizer, (tok_handle, keys), 0, 1.0 if self.num_gpus else cpus,
                                                   tok)) if tok else None)
             pool = stack.enter_context(self._pool(_Embedder, (_handle(model), keys, settings), self.num_gpus, cpus,
                                                   self.num_actors))
-            pending = _collect_shards(pool.map_unordered(blocks, pre=pre), tasks, bar)
+            pending = collect_shards(pool.map_unordered(todo, pre=pre), tasks, bar)
         if pending:
             raise RuntimeError(f"embedding lost rows for {len(pending)} shard(s); rerun to resume from the cache.")
 
@@ -282,11 +223,15 @@ class RayRunner:
         out = np.empty(n, np.float32)
         args = (_handle(cross_encoder), batch_size, compute_dtype, max_batch_tokens)
         with self._pool(_Scorer, args, self.num_gpus, cpus, self.num_actors) as pool:
-            for t in pool.map_unordered(_blocks([src], rows)):
+            for t in pool.map_unordered(_slices(src, rows)):
                 out[t.column("pos").to_numpy()] = t.column("score").to_numpy()
                 if bar is not None:
                     bar.update(t.num_rows)
         return out
+
+
+def _slices(table: pa.Table, rows: int):
+    return (table.slice(s, rows) for s in range(0, table.num_rows, rows))
 
 
 def _search(task, queries_ref, threads: int):

@@ -1,8 +1,7 @@
-"""The Ray runner's arithmetic without a Ray cluster: search slots from the nodes, lazy actor blocks."""
+"""The Ray runner's arithmetic without a Ray cluster: search slots from the nodes."""
 
 from __future__ import annotations
 
-import pyarrow as pa
 import pytest
 
 ray_runner = pytest.importorskip("raypipe.mining.ray_runner")
@@ -25,17 +24,3 @@ def _runner(monkeypatch, cpus_per_node: list[float], parallelism):
 ])
 def test_search_slots_share_the_cpus(monkeypatch, cpus, parallelism, expected):
     assert _runner(monkeypatch, cpus, parallelism).search_slots() == expected
-
-
-def test_blocks_are_cut_lazily_one_shard_at_a_time():
-    made = []
-
-    def tables():
-        for n in (5, 3):
-            made.append(n)
-            yield pa.table({"x": list(range(n))})
-
-    blocks = ray_runner._blocks(tables(), 2)
-    assert made == []  # nothing built before the pool asks
-    assert next(blocks).num_rows == 2 and made == [5]
-    assert [b.num_rows for b in blocks] == [2, 1, 2, 1] and made == [5, 3]

@@ -30,9 +30,10 @@ def restore_threads():
 
 
 def _batch(texts):
-    from raypipe.mining.ray_runner import _task_rows
+    from raypipe.mining.collect import task_rows
 
-    return pa.concat_tables([_task_rows(0, pa.array(texts[:30]), 0), _task_rows(1, pa.array(texts[30:50]), 1)])
+    return pa.concat_tables([task_rows(0, pa.array(texts[:30]), 0).block(0, 30),
+                             task_rows(1, pa.array(texts[30:50]), 1).block(0, 20)])
 
 
 def _by_task_row(t: pa.Table) -> np.ndarray:

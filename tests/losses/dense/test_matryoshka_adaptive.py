@@ -84,7 +84,10 @@ def test_matryoshka_cached_inner_parity():
     assert torch.allclose(plain.detach(), rp_out["loss"].detach(), rtol=1e-5)
     for n, p in rp_model.named_parameters():
         if p.grad is not None:
-            assert (p.grad - rp_cached_grads[n]).abs().max().item() <= 1e-5, n
+            # GradCache sums the gradient over mini-batches in another order: float32 rounding, scaled by the
+            # gradient (token_type_embeddings, which every token feeds, differed by 1.5e-5 on an AVX2 host)
+            tol = 1e-5 + 1e-4 * p.grad.abs().max().item()
+            assert (p.grad - rp_cached_grads[n]).abs().max().item() <= tol, n
 
 
 class _Spy(torch.nn.Module):
