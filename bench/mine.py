@@ -87,7 +87,7 @@ def _start_ray(args):
     from raypipe.runtime import ensure_ray
 
     ensure_ray(RayConfig(num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                         log_level="WARNING"))
+                         log_level="WARNING", prestart_workers=args.executor.endswith("+prestart")))
 
 
 def _write_negatives(table, path: str) -> None:
@@ -103,7 +103,7 @@ def _write_negatives(table, path: str) -> None:
 
 def worker_raypipe(args) -> dict:
     t0 = time.perf_counter()
-    if args.executor == "ray":
+    if args.executor.startswith("ray"):  # "ray+prestart": Ray keeps its idle workers (its default)
         _start_ray(args)
     from raypipe.mining import IndexSpec, MiningOptions, mine
     from raypipe.models.lazy import LazyModel
@@ -117,7 +117,7 @@ def worker_raypipe(args) -> dict:
     negs = {}
     for kind in kinds:
         opts = MiningOptions(num_negatives=args.num_negatives, output_format="n-tuple", batch_size=args.batch_size,
-                             executor=args.executor, shard_size=args.shard_size, index=IndexSpec(kind=kind),
+                             executor=args.executor.split("+")[0], shard_size=args.shard_size, index=IndexSpec(kind=kind),
                              num_actors=args.num_actors, compute_dtype=args.compute_dtype,
                              tokenize_workers=args.tokenize_workers, progress=args.progress, verbose=False)
         t1 = time.perf_counter()
@@ -266,7 +266,8 @@ def main():
     p.add_argument("--num-negatives", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--shard-size", type=int, default=50_000)
-    p.add_argument("--executors", default="ray,local", help="raypipe executors to run (debian section)")
+    p.add_argument("--executors", default="ray,local",
+                   help="raypipe executors to run (debian section); ray+prestart: with Ray's idle workers prestarted")
     p.add_argument("--compute-dtypes", default="float32", help="raypipe compute dtypes, e.g. float32,bfloat16")
     p.add_argument("--num-actors", type=int, default=os.cpu_count(), help="embedding actors (executor ray)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded Ray (default: all)")
