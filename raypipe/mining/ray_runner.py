@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import ray
 
-from raypipe.mining.collect import blocks, collect_shards, task_rows
+from raypipe.mining.collect import ShardRows, blocks, collect_shards
 from raypipe.mining.embed import (
     EmbedSettings,
     embedding_table,
@@ -175,7 +175,7 @@ class RayRunner:
         rows = self.rows_per_call or 8 * settings.batch_size
         tok = self.tokenize_workers
         tok_handle = self._tokenizer_handle(model) if tok else None  # checked before any actor starts
-        todo = blocks((task_rows(i, t[1], kidx[t[2]]) for i, t in enumerate(tasks)), rows)
+        todo = blocks((ShardRows(i, t[1], kidx[t[2]]) for i, t in enumerate(tasks)), rows)
         cpus = actor_cpus(self.num_actors, self.num_gpus, tok if not self.num_gpus else 0, self.cpus_per_actor)
         with contextlib.ExitStack() as stack:
             pre = (stack.enter_context(self._pool(_Tokenizer, (tok_handle, keys), 0, 1.0 if self.num_gpus else cpus,

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
 
-from raypipe.mining.collect import blocks, collect_shards, task_rows
+from raypipe.mining.collect import ShardRows, blocks, collect_shards
 from raypipe.mining.embed import embedding_table, load_shard, write_atomic
 
 
@@ -75,7 +75,7 @@ def test_blocks_are_cut_lazily_one_shard_at_a_time():
     def shards():
         for i, n in enumerate((5, 3)):
             made.append(n)
-            yield task_rows(i, pa.array(["t" * (j + 1) for j in range(n)]), 0)
+            yield ShardRows(i, pa.array(["t" * (j + 1) for j in range(n)]), 0)
 
     out = blocks(shards(), 2)
     assert made == []  # nothing built before the pool asks

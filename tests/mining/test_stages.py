@@ -180,10 +180,10 @@ def test_atomic_writer(tmp_path):
 
 def test_embedding_rows_are_sent_longest_first_within_a_shard():
     """Actor batches hold texts of similar length (less padding); `row` maps each back to its place in the shard."""
-    from raypipe.mining.collect import task_rows
+    from raypipe.mining.collect import ShardRows
 
     texts = ["bb", "a", "dddd", "ccc", ""]
-    t = task_rows(3, pa.array(texts), key=1).block(0, len(texts))
+    t = ShardRows(3, pa.array(texts), key=1).block(0, len(texts))
     assert t.column("text").to_pylist() == ["dddd", "ccc", "bb", "a", ""]
     assert [texts[r] for r in t.column("row").to_pylist()] == t.column("text").to_pylist()
     assert set(t.column("task").to_pylist()) == {3} and set(t.column("key").to_pylist()) == {1}

@@ -30,10 +30,10 @@ def restore_threads():
 
 
 def _batch(texts):
-    from raypipe.mining.collect import task_rows
+    from raypipe.mining.collect import ShardRows
 
-    return pa.concat_tables([task_rows(0, pa.array(texts[:30]), 0).block(0, 30),
-                             task_rows(1, pa.array(texts[30:50]), 1).block(0, 20)])
+    return pa.concat_tables([ShardRows(0, pa.array(texts[:30]), 0).block(0, 30),
+                             ShardRows(1, pa.array(texts[30:50]), 1).block(0, 20)])
 
 
 def _by_task_row(t: pa.Table) -> np.ndarray:
