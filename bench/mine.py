@@ -61,12 +61,13 @@ def _first_layers(path: str, n: int) -> str:
     """A copy of a BERT-style sentence-transformers folder keeping its first n layers (same tokenizer, pooling and
     output dimension, ~6/n x faster to embed with MiniLM): full-size memory runs in minutes. Made once per (path, n)
     under the temp dir."""
-    import shutil
-
-    from safetensors.torch import load_file, save_file
-
     out = os.path.join(tempfile.gettempdir(), f"raypipe-bench-{os.path.basename(path.rstrip('/'))}-{n}-layers")
     if not os.path.exists(out):
+        import shutil
+
+        # numpy, not torch: this runs in the benchmarked driver, which must not carry torch's ~200 MB
+        from safetensors.numpy import load_file, save_file
+
         tmp = f"{out}.tmp-{os.getpid()}"
         shutil.copytree(path, tmp)
         with open(os.path.join(tmp, "config.json")) as f:
