@@ -31,7 +31,7 @@ from raypipe.models.lazy import LazyModel
 
 __all__ = ["EmbeddingShards", "EmbedSettings", "embed_texts", "embed_all", "cache_dtype", "limit_kernel_cache",
            "model_fingerprint", "is_sparse_model", "encode_texts", "encode_token_ids", "load_shard", "texts_hash",
-           "embedding_table", "write_atomic", "plan_shards", "release_memory"]
+           "embedding_table", "write_atomic", "plan_shards", "release_memory", "local_chunk"]
 
 
 @dataclass
@@ -122,6 +122,13 @@ def release_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def local_chunk(batch_size: int) -> int:
+    """Texts per encode call of the local runner (and, at most, per Ray actor call): the models' own tokenization
+    chunk, so calling encode chunk by chunk (to report progress) forms exactly the batches one call over the whole
+    shard would."""
+    return max(batch_size * 64, 4096)
 
 
 KERNEL_CACHE_CAPACITY = 8

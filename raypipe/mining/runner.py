@@ -20,7 +20,14 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 
-from raypipe.mining.embed import EmbedSettings, embedding_table, encode_texts, release_memory, write_atomic
+from raypipe.mining.embed import (
+    EmbedSettings,
+    embedding_table,
+    encode_texts,
+    local_chunk,
+    release_memory,
+    write_atomic,
+)
 from raypipe.mining.options import MiningOptions
 from raypipe.mining.rescore import pair_scores
 from raypipe.mining.search import run_search_task
@@ -38,12 +45,6 @@ def resolve_executor(executor: str, address: str | None = None) -> str:
     if ray is not None and getattr(ray, "is_initialized", lambda: False)():
         return "ray"
     return "ray" if (address or os.environ.get("RAY_ADDRESS")) else "local"
-
-
-def local_chunk(batch_size: int) -> int:
-    """Texts per encode call here: the models' own tokenization chunk, so calling encode chunk by chunk (to
-    report progress) forms exactly the batches one call over the whole shard would."""
-    return max(batch_size * 64, 4096)
 
 
 class _NoBar:

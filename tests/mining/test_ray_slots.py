@@ -24,3 +24,16 @@ def _runner(monkeypatch, cpus_per_node: list[float], parallelism):
 ])
 def test_search_slots_share_the_cpus(monkeypatch, cpus, parallelism, expected):
     assert _runner(monkeypatch, cpus, parallelism).search_slots() == expected
+
+
+@pytest.mark.parametrize("total, actors, requested, expected", [
+    (8_822, 1, None, 2_206),      # the 1,500 x 6,000 job on one actor: 4 calls, not 18 of 512
+    (104_980, 1, None, 4_096),    # full size: the local runner's chunk
+    (1_000, 1, None, 512),        # never under 8 x batch_size
+    (104_980, 8, None, 3_281),    # 8 actors: still 4 calls each
+    (8_822, 1, 300, 300),         # rows_per_call wins
+])
+def test_call_rows(total, actors, requested, expected):
+    r = ray_runner.RayRunner.__new__(ray_runner.RayRunner)
+    r.num_actors, r.rows_per_call = actors, requested
+    assert r.call_rows(total, batch_size=64) == expected
