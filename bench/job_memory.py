@@ -33,7 +33,7 @@ def main() -> int:
         p.error("give the command after --")
     start = time.perf_counter()
     proc = subprocess.Popen(cmd)
-    mon = ProcessTreeMonitor(proc.pid, interval=a.interval).start()
+    mon = ProcessTreeMonitor(proc.pid, interval=a.interval, full_every=1).start()  # PSS every sample, as before
     rc = proc.wait()
     rep = mon.stop()
     rep.update(command=cmd, wall_s=round(time.perf_counter() - start, 1), returncode=rc)

@@ -249,11 +249,26 @@ def _debian_table(results: dict, runs: list[dict]) -> dict:
               f"{f(row['overlap_vs_st'], '.4f'):>8}{row['job_peak_rss_mb_sum']:>11.0f}{row['job_peak_pss_mb']:>11.0f}"
               f"{row['ray_own_mb']:>11.0f}"
               f"{row['daemons_mb']:>11.0f}")
+    _per_round(results, runs)
     print(f"(texts embedded per run: {n_texts}; job s = median over rounds; job RSS = summed peak RSS of the driver "
           "and of every worker that ran raypipe's actors/tasks; job PSS = the largest concurrent sum of their PSS, "
-          "shared pages split among the processes that map them (sampled every 0.25 s); ray-own = Ray Data's internal actors, agents and "
+          "shared pages split among the processes that map them (sampled every 5 s); ray-own = Ray Data's internal actors, agents and "
           "idle workers; daemons = gcs/raylet/log monitor)")
     return summary
+
+
+def _per_round(results: dict, runs: list[dict]) -> None:
+    """Ratios paired within each round (the two jobs ran back to back, so the host's drift hits both alike): on a
+    noisy host their spread says how far one round's ratio can be trusted."""
+    jobs = {n: [x["flat"]["job_s"] for x in v] for n, v in results.items()}
+    for r in runs:
+        n = _name(r)
+        for ref in (_name({**r, "executor": "local"}), "sentence-transformers"):
+            if r["lib"] != "raypipe" or ref == n or ref not in jobs:
+                continue
+            ratios = [b / a for a, b in zip(jobs[n], jobs[ref])]
+            print(f"{n} vs {ref}, per round: " + ", ".join(f"{x:.2f}x" for x in ratios)
+                  + f" (median {statistics.median(ratios):.2f}x)")
 
 
 def main():
