@@ -6,8 +6,8 @@ by length and run as 4 sub-batches, each cut to its own longest row, cost 1.15x 
 ~linear in the tokens at these lengths, so the forward and backward passes shrink by about that much.
 
 The result is the same as one call: padded positions are masked out of attention, so a row's output does not
-depend on how far it was padded; the outputs are padded back to the batch width (zeros, under the attention mask)
-and put back in the batch's order, and autograd flows through the sub-batches. Only right-padded batches are split
+depend on how far it was padded; each sub-batch's output is written into the batch-width output (zeros at padded
+positions, under the attention mask) at its rows, and autograd flows through the sub-batches. Only right-padded batches are split
 (a left-padded row's positions would move when its leading pads are cut). Inference batches are already sorted by
 length, so they seldom gain enough to be split.
 
@@ -48,32 +48,23 @@ def plan_buckets(attention_mask: torch.Tensor, min_rows: int) -> list[tuple[torc
     return [(order[lo:hi], int(sorted_lengths[hi - 1])) for lo, hi in zip(best, best[1:])]
 
 
-def _pad_to(t: torch.Tensor, width: int) -> torch.Tensor:
-    """(b, w, ...) -> (b, width, ...), zeros after the first w positions."""
-    if t.shape[1] == width:
-        return t
-    pad = t.new_zeros((t.shape[0], width - t.shape[1], *t.shape[2:]))
-    return torch.cat([t, pad], dim=1)
+def place_bucket(out: torch.Tensor | None, part: torch.Tensor, rows: torch.Tensor, batch: int, width: int,
+                 per_token: bool) -> torch.Tensor:
+    """Write one sub-batch's output into the batch's output, allocated on the first call; returns it.
 
-
-def merge_buckets(parts: list, plan: list[tuple[torch.Tensor, int]], width: int, per_token: bool):
-    """Outputs of the sub-batches -> one output in the batch's order.
-
-    `parts[i]` is sub-batch i's output: a tensor, or a tuple of tensors (e.g. hidden states of every layer).
-    `per_token`: outputs are (b, w, ...) and get padded back to (b, width, ...); else (b, ...).
+    `part` is (b, w, ...) when `per_token` (its rows `rows` of a (batch, width, ...) output, zeros past w: padded
+    positions, under the attention mask), else (b, ...). Writing in place keeps one batch-sized output alive, as one
+    call would (a SPLADE batch's (B, T, 30522) logits are ~1 GB at 64 x 128), and autograd routes each row's
+    gradient back to its sub-batch.
     """
-    index = torch.cat([rows for rows, _ in plan])  # sorted position -> batch row
-    inverse = torch.empty_like(index)
-    inverse[index] = torch.arange(index.numel(), device=index.device)
-
-    def join(tensors):
-        if per_token:
-            tensors = [_pad_to(t, width) for t in tensors]
-        return torch.cat(tensors, dim=0)[inverse.to(tensors[0].device)]
-
-    if isinstance(parts[0], (tuple, list)):
-        return tuple(join([p[i] for p in parts]) for i in range(len(parts[0])))
-    return join(parts)
+    if out is None:
+        shape = (batch, width, *part.shape[2:]) if per_token else (batch, *part.shape[1:])
+        out = part.new_zeros(shape)
+    if per_token:
+        out[rows, : part.shape[1]] = part
+    else:
+        out[rows] = part
+    return out
 
 
-__all__ = ["MIN_ROWS_CPU", "MIN_ROWS_CUDA", "MIN_SAVING", "merge_buckets", "plan_buckets"]
+__all__ = ["MIN_ROWS_CPU", "MIN_ROWS_CUDA", "MIN_SAVING", "place_bucket", "plan_buckets"]

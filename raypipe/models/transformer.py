@@ -21,7 +21,7 @@ from transformers import (
     AutoTokenizer,
 )
 
-from raypipe.models.buckets import MIN_ROWS_CPU, MIN_ROWS_CUDA, merge_buckets, plan_buckets
+from raypipe.models.buckets import MIN_ROWS_CPU, MIN_ROWS_CUDA, place_bucket, plan_buckets
 from raypipe.models.text_tokenizer import TextTokenizer, default_max_seq_length
 
 CONFIG_NAME = "sentence_bert_config.json"
@@ -141,12 +141,7 @@ class Transformer(nn.Module):
         if plan is None:
             main, layers = self._run(inputs, want_layers)
         else:
-            # length buckets (models/buckets.py): same outputs, fewer padded tokens
-            width = inputs["input_ids"].shape[1]
-            parts = [self._run({k: v[rows, :w] for k, v in inputs.items()}, want_layers) for rows, w in plan]
-            per_token = self.transformer_task != "sequence-classification"
-            main = merge_buckets([p[0] for p in parts], plan, width, per_token)
-            layers = merge_buckets([p[1] for p in parts], plan, width, True) if parts[0][1] is not None else None
+            main, layers = self._run_buckets(inputs, plan, want_layers)
         _, _, key = TASKS[self.transformer_task]
         features[key] = main  # (B, T, H) | (B, T, V) | (B, num_labels)
         if layers is not None:
@@ -159,6 +154,19 @@ class Transformer(nn.Module):
         out = self.auto_model(**inputs, return_dict=True, output_hidden_states=want_layers or None)
         layers = getattr(out, "hidden_states", None) if want_layers else None
         return getattr(out, TASKS[self.transformer_task][1]), layers
+
+    def _run_buckets(self, inputs: dict[str, torch.Tensor], plan, want_layers: bool):
+        """Length buckets (models/buckets.py): one HF call per sub-batch, outputs written back at their rows."""
+        batch, width = inputs["input_ids"].shape
+        per_token = self.transformer_task != "sequence-classification"
+        main, layers = None, None
+        for rows, w in plan:
+            part, part_layers = self._run({k: v[rows, :w] for k, v in inputs.items()}, want_layers)
+            main = place_bucket(main, part, rows, batch, width, per_token)
+            if part_layers is not None:
+                layers = [place_bucket(None if layers is None else layers[i], h, rows, batch, width, True)
+                          for i, h in enumerate(part_layers)]
+        return main, (tuple(layers) if layers is not None else None)
 
     def _bucket_plan(self, inputs: dict[str, torch.Tensor]):
         mask = inputs.get("attention_mask")
