@@ -7,9 +7,10 @@ by length and run as 4 sub-batches, each cut to its own longest row, cost 1.15x 
 
 The result is the same as one call: padded positions are masked out of attention, so a row's output does not
 depend on how far it was padded; each sub-batch's output is written into the batch-width output (zeros at padded
-positions, under the attention mask) at its rows, and autograd flows through the sub-batches. Only right-padded batches are split
-(a left-padded row's positions would move when its leading pads are cut). Inference batches are already sorted by
-length, so they seldom gain enough to be split.
+positions, under the attention mask) at its rows, and autograd flows through the sub-batches. Only right-padded
+batches are split (a left-padded row's positions would move when its leading pads are cut). Inference batches are
+already sorted by length, so they seldom gain enough to be split. The size check comes first, so batches too small
+to split never read the mask (no GPU sync).
 
 Cost: sorting B lengths, and one extra transformer call per extra sub-batch.
 """
