@@ -53,13 +53,13 @@ def _rows(cfg: EvaluatorConfig):
     return table.slice(0, cfg.limit) if cfg.limit else table
 
 
-def _retrieval(cls, cfg: EvaluatorConfig, compute_dtype: str):
+def _retrieval(cls, cfg: EvaluatorConfig, compute_dtype: str, show_progress_bar: bool):
     queries, corpus, relevant = load_beir(resolve_path(cfg.corpus), resolve_path(cfg.queries),
                                           resolve_path(cfg.qrels))
     if cfg.limit_queries:
         keep = [q for q in queries if q in relevant][: cfg.limit_queries]
         queries, relevant = {q: queries[q] for q in keep}, {q: relevant[q] for q in keep}
-    kw = dict(name=cfg.name, batch_size=cfg.batch_size, **cfg.params)
+    kw = {"name": cfg.name, "batch_size": cfg.batch_size, "show_progress_bar": show_progress_bar, **cfg.params}
     if compute_dtype != "float32":  # only the retrieval evaluators embed with a compute dtype
         kw["compute_dtype"] = compute_dtype
     if not cfg.truncate_dims:
@@ -94,16 +94,17 @@ def _pairs(table, what: str):
     return d[cols[0]], d[cols[1]], d[cols[2]]
 
 
-def build_evaluator(cfg: EvaluatorConfig, kind: str, compute_dtype: str = "float32"):
+def build_evaluator(cfg: EvaluatorConfig, kind: str, compute_dtype: str = "float32", show_progress_bar: bool = False):
     """The evaluator for `cfg` and a model of `kind` (dense | sparse | cross); retrieval evaluators embed queries
-    and corpus in `compute_dtype` (raypipe.models.precision)."""
+    and corpus in `compute_dtype` (raypipe.models.precision). `show_progress_bar` is the evaluators' own (a bar
+    per encode / predict call); `cfg.params` may still set it."""
     cls = EVALUATOR_CLASSES.get((cfg.type, kind))
     if cls is None:
         raise ValueError(f"evaluator.type={cfg.type!r} has no {kind} variant; for a cross-encoder use "
                          "'reranking', 'similarity' or 'classification'.")
     if cfg.type == "retrieval":
-        return _retrieval(cls, cfg, compute_dtype)
-    kw = dict(name=cfg.name, batch_size=cfg.batch_size, **cfg.params)
+        return _retrieval(cls, cfg, compute_dtype, show_progress_bar)
+    kw = {"name": cfg.name, "batch_size": cfg.batch_size, "show_progress_bar": show_progress_bar, **cfg.params}
     if cfg.type == "reranking":
         return cls(_reranking_samples(_rows(cfg)), **kw)
     a, b, y = _pairs(_rows(cfg), cfg.type)

@@ -150,7 +150,7 @@ def evaluate(cfg: EvalConfig, runner=None) -> dict:
         ev = CrossEncoderRerankingEvaluator(samples, always_rerank_positives=False, name=e.name,
                                             batch_size=e.batch_size, **params)
         return ev(scorer(model), output_path=out)
-    ev = build_evaluator(e, cfg.model.kind, emb.compute_dtype)
+    ev = build_evaluator(e, cfg.model.kind, emb.compute_dtype, show_progress_bar=emb.progress)
     if cfg.model.kind == "cross":
         return ev(scorer(model), output_path=out)
     if isinstance(ev, InformationRetrievalEvaluator):

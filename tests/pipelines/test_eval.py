@@ -63,6 +63,18 @@ def test_local_evaluation_caches_the_corpus_when_asked(tmp_path, monkeypatch):
         assert cached[key] == pytest.approx(value, abs=1e-6) and again[key] == cached[key], key
 
 
+def test_local_retrieval_shows_the_embedding_bars_unless_progress_is_off(tmp_path, capsys):
+    """The uncached local path embeds through the evaluator's own encode calls: `embedding.progress` reaches them
+    (one "Batches" bar per call, on stderr), and `progress: false` draws nothing."""
+    raw = {"model": {"kind": "dense", "path": "resource:tiny/bert"}, "evaluator": {**RETRIEVAL, "limit_queries": 5},
+           "output": {"dir": str(tmp_path)}, "embedding": {"executor": "local"}}
+    evaluate(load_config(EvalConfig, raw=raw))
+    assert "Batches" in capsys.readouterr().err
+    raw["embedding"]["progress"] = False
+    evaluate(load_config(EvalConfig, raw=raw))
+    assert "Batches" not in capsys.readouterr().err
+
+
 @pytest.mark.ray
 def test_ray_actor_pool_gives_the_in_process_metrics(ray_local, tmp_path):
     raw = {"model": {"kind": "dense", "path": "resource:tiny/bert"}, "evaluator": RETRIEVAL,
