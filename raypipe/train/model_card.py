@@ -36,7 +36,8 @@ def _column_stats(values: list, tokenizer) -> str:
     kind = type(values[0]).__name__ if values else "empty"
     if values and all(isinstance(v, str) for v in values):
         if tokenizer is not None:
-            lengths = [len(ids) for ids in tokenizer(values)["input_ids"]]
+            # untruncated lengths, as the card reports them; verbose=False: no "longer than the maximum" warning
+            lengths = [len(ids) for ids in tokenizer(values, verbose=False)["input_ids"]]
             unit = "tokens"
         else:
             lengths, unit = [len(v.split()) for v in values], "words"
