@@ -44,3 +44,9 @@ def test_a_pair_whose_document_is_missing_is_named(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="1 doc_id.*zz.*Fix"):
         _run(monkeypatch, "--data-dir", str(data), "--out", str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_missing_files_and_columns_are_all_named_before_reading(tmp_path, monkeypatch):
+    pq.write_table(pa.table({"doc_id": ["a"], "text": ["X lib."]}), tmp_path / "corpus.parquet")
+    with pytest.raises(SystemExit, match=r"lacks column\(s\) \['title'\].*train.parquet does not exist.*Fix"):
+        _run(monkeypatch, "--data-dir", str(tmp_path), "--out", str(tmp_path / "out"))
