@@ -130,8 +130,10 @@ def _finish(trainer, report_cb: _RayReport, train_metrics: dict, scratch: str) -
 
 
 def _say(line: str) -> None:
-    # stderr: Ray Train V2 also copies a worker's stdout into its train log, which reaches the driver twice
-    print(f"[raypipe] {line}", file=sys.stderr, flush=True)
+    # Not print(): Ray Train V2 patches it in workers to log through the root logger and, where Ray has wrapped the
+    # stream, to print as well, so a printed line reached the driver twice. One write, one line.
+    sys.stderr.write(f"[raypipe] {line}\n")
+    sys.stderr.flush()
 
 
 def _checkpoint_step(folder: str) -> int:

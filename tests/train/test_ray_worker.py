@@ -33,3 +33,17 @@ def test_one_worker_leaves_the_process_group_and_trains_without_ddp(monkeypatch,
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def test_a_worker_line_is_written_once_even_where_ray_train_patches_print(monkeypatch, capsys):
+    """Ray Train V2 replaces print() in its workers with one that logs and, where Ray wrapped the stream, prints
+    too: the batch line reached the driver twice. _say writes to the stream itself."""
+    import builtins
+
+    from raypipe.train.ray_worker import _say
+
+    printed = []
+    monkeypatch.setattr(builtins, "print", lambda *a, **k: printed.append(a))
+    _say("per-device batch 64")
+    assert printed == []
+    assert capsys.readouterr().err == "[raypipe] per-device batch 64\n"
