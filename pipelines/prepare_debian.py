@@ -54,7 +54,7 @@ def main() -> None:
                          "Fix: use the corpus the pairs were drawn from.")
     os.makedirs(a.out, exist_ok=True)
     write_atomic(pa.table({"query": train["query"], "positive": [corpus[d] for d in train["doc_id"]]}),
-           os.path.join(a.out, "train.parquet"))
+                 os.path.join(a.out, "train.parquet"))
     write_atomic(pa.table({"doc_id": list(corpus), "text": list(corpus.values())}), os.path.join(a.out, "corpus.parquet"))
     print(f"{len(train['query']):,} pairs and {len(corpus):,} documents written to {a.out}")
 
