@@ -277,9 +277,7 @@ class InformationRetrievalEvaluator(BaseEvaluator):
                 rows = torch.arange(start, end, dtype=torch.long)
                 yield take_rows(corpus_embeddings, start, end), rows, rows - start
             return
-        if self._unique_corpus is None:
-            self._unique_corpus = UniqueChunks(self.corpus)
-        unique = self._unique_corpus
+        unique = self._unique_chunks()
         for start in range(0, len(unique), self.corpus_chunk_size):
             end = min(start + self.corpus_chunk_size, len(unique))
             chunk = self.embed_inputs(
@@ -292,6 +290,18 @@ class InformationRetrievalEvaluator(BaseEvaluator):
             entries, columns = unique.cover(start, end)
             self._corpus_chunk_embedded(corpus_model, chunk, columns)
             yield chunk, entries, columns
+
+    def _unique_chunks(self) -> UniqueChunks:
+        if self._unique_corpus is None:
+            self._unique_corpus = UniqueChunks(self.corpus)
+        return self._unique_corpus
+
+    def corpus_chunk_texts(self) -> list[list[str]]:
+        """The distinct corpus texts of each chunk `search` embeds, in order: for a caller that embeds them all
+        ahead in one pass (one progress bar, workers started once) into a cache that the chunk-by-chunk encode
+        calls then read. Memory: references to the corpus's strings, no copies."""
+        unique = self._unique_chunks().unique
+        return [unique[s : s + self.corpus_chunk_size] for s in range(0, len(unique), self.corpus_chunk_size)]
 
     def _corpus_chunk_embedded(self, corpus_model, chunk, columns: Tensor) -> None:
         """Hook for subclasses: `chunk` (C, D) embeddings of distinct texts, `columns` (M,) one row per entry."""

@@ -2,7 +2,8 @@
 
 The metrics come from raypipe's evaluators (sentence-transformers' metric names and tie-breaking). With
 `embedding.executor: ray` the corpus is embedded on a Ray Data actor pool through the mining runner (shards cached
-under `embedding.cache_dir`, so a rerun embeds nothing) and cross-encoder pairs are scored on an actor pool; the
+under `embedding.cache_dir`, so a rerun embeds nothing; the whole corpus in one pass with one progress bar, ahead
+of the evaluator's chunks) and cross-encoder pairs are scored on an actor pool; the
 evaluator itself still runs here, folding the corpus chunk by chunk into a running top-k (memory O(queries x dim +
 chunk x dim), not O(corpus)).
 
@@ -82,6 +83,21 @@ class RunnerEncoder:
             emb = torch.nn.functional.normalize(emb[:, :truncate_dim], dim=-1)  # cosine of the truncated vectors
         return emb
 
+    def prefetch(self, evaluator) -> None:
+        """Embed every corpus chunk `evaluator` (an InformationRetrievalEvaluator) will ask for, in one runner
+        call: one progress bar over the whole corpus instead of one per chunk, and the actors start once. Its
+        chunk-by-chunk `encode_document` calls then read the cached shards (same texts, prompts and shard size,
+        so the same cache keys)."""
+        jobs = [dict(texts=pa.array(list(t), pa.string()), role="document", prompt=evaluator.corpus_prompt,
+                     prompt_name=evaluator.corpus_prompt_name) for t in evaluator.corpus_chunk_texts()]
+        embed_all(jobs, self.model, self.cache_dir, self.runner, batch_size=self.batch_size,
+                  shard_size=self.shard_size, compute_dtype=self.compute_dtype, progress=self.progress)
+
+
+def _prefetch(corpus_model, evaluator) -> None:
+    if isinstance(corpus_model, RunnerEncoder):
+        corpus_model.prefetch(evaluator)
+
 
 class RunnerScorer:
     """A cross-encoder whose `predict` runs on a mining runner (e.g. a Ray Data actor pool), in `compute_dtype`."""
@@ -118,6 +134,7 @@ def _first_stage_samples(cfg: EvalConfig, first, corpus_model) -> list[dict]:
         ev.queries_ids, ev.queries = ev.queries_ids[: e.limit_queries], ev.queries[: e.limit_queries]
     if not ev.score_functions:  # set per call by the evaluator; search() is called directly here
         ev.score_functions = {getattr(first, "similarity_fn_name", None) or "cosine": first.similarity}
+    _prefetch(corpus_model, ev)
     hits = next(iter(ev.search(first, corpus_model or first).values()))[1]  # (Q, k) corpus indices
     return [{"query": q, "positive": [corpus[d] for d in sorted(relevant[qid])],
              "documents": [ev.corpus[i] for i in row]}
@@ -154,7 +171,9 @@ def evaluate(cfg: EvalConfig, runner=None) -> dict:
     if cfg.model.kind == "cross":
         return ev(scorer(model), output_path=out)
     if isinstance(ev, InformationRetrievalEvaluator):
-        return ev(model, output_path=out, corpus_model=corpus_model(model))
+        encoder = corpus_model(model)
+        _prefetch(encoder, ev)
+        return ev(model, output_path=out, corpus_model=encoder)
     return ev(model, output_path=out)
 
 

@@ -3,6 +3,7 @@ the evaluator's on the same candidates), and the Ray Data actor-pool path giving
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,30 @@ def test_local_evaluation_caches_the_corpus_when_asked(tmp_path, monkeypatch):
     again = evaluate(load_config(EvalConfig, raw=raw))
     for key, value in plain.items():
         assert cached[key] == pytest.approx(value, abs=1e-6) and again[key] == cached[key], key
+
+
+def test_a_corpus_of_several_chunks_is_embedded_in_one_pass_with_one_bar(tmp_path, monkeypatch, capsys):
+    """The evaluator folds the corpus in chunks (here 3 of 700 documents), but a cached corpus is embedded ahead in
+    one runner call: one "embed" bar over every document, not one restarting per chunk; the metrics are the
+    uncached ones."""
+    import raypipe.mining.runner as runner_mod
+
+    evaluator = {**RETRIEVAL, "params": {"corpus_chunk_size": 700}}
+    raw = {"model": {"kind": "dense", "path": "resource:tiny/bert"}, "evaluator": evaluator,
+           "output": {"dir": str(tmp_path / "plain")}, "embedding": {"executor": "local", "progress": False}}
+    plain = evaluate(load_config(EvalConfig, raw=raw))
+    calls, embed = [], runner_mod.LocalRunner.embed
+    monkeypatch.setattr(runner_mod.LocalRunner, "embed", lambda self, model, tasks, *a: (calls.append(len(tasks)),
+                                                                                       embed(self, model, tasks, *a)))
+    raw["embedding"] = {"executor": "local", "cache_dir": str(tmp_path / "cache"), "progress": True}
+    capsys.readouterr()
+    cached = evaluate(load_config(EvalConfig, raw=raw))
+    assert calls == [3]  # one call with the 3 chunks' shards; the chunk-by-chunk reads found them cached
+    bars = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("embed")]
+    totals = {int(m) for line in bars for m in re.findall(r"/(\d+) ", line)}
+    assert len(totals) == 1 and totals.pop() > 2 * 700, bars[:3]  # one bar over the distinct documents
+    for key, value in plain.items():
+        assert cached[key] == pytest.approx(value, abs=1e-6), key
 
 
 def test_local_retrieval_shows_the_embedding_bars_unless_progress_is_off(tmp_path, capsys):
