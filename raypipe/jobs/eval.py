@@ -3,9 +3,8 @@
 The metrics come from raypipe's evaluators (sentence-transformers' metric names and tie-breaking). With
 `embedding.executor: ray` the corpus is embedded on a Ray Data actor pool through the mining runner (shards cached
 under `embedding.cache_dir`, so a rerun embeds nothing; the whole corpus in one pass with one progress bar, ahead
-of the evaluator's chunks) and cross-encoder pairs are scored on an actor pool; the
-evaluator itself still runs here, folding the corpus chunk by chunk into a running top-k (memory O(queries x dim +
-chunk x dim), not O(corpus)).
+of the evaluator's chunks) and cross-encoder pairs are scored on an actor pool; the evaluator itself still runs
+here, folding the corpus chunk by chunk into a running top-k (memory O(queries x dim + chunk x dim), not O(corpus)).
 
 Cross-encoder reranking of a first stage: the first-stage retriever's top-k per query (its own search, same
 evaluator machinery) become each query's candidate list, in the retriever's order; the reranker's metrics come
@@ -87,7 +86,8 @@ class RunnerEncoder:
         """Embed every corpus chunk `evaluator` (an InformationRetrievalEvaluator) will ask for, in one runner
         call: one progress bar over the whole corpus instead of one per chunk, and the actors start once. Its
         chunk-by-chunk `encode_document` calls then read the cached shards (same texts, prompts and shard size,
-        so the same cache keys)."""
+        so the same cache keys). Memory: the corpus's distinct texts once more, as Arrow strings, for the call
+        (the evaluator already holds them as Python strings); no embeddings are kept, they go to the cache."""
         jobs = [dict(texts=pa.array(list(t), pa.string()), role="document", prompt=evaluator.corpus_prompt,
                      prompt_name=evaluator.corpus_prompt_name) for t in evaluator.corpus_chunk_texts()]
         embed_all(jobs, self.model, self.cache_dir, self.runner, batch_size=self.batch_size,
