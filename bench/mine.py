@@ -120,7 +120,8 @@ def worker_raypipe(args) -> dict:
         opts = MiningOptions(num_negatives=args.num_negatives, output_format="n-tuple", batch_size=args.batch_size,
                              executor=args.executor.split("+")[0], shard_size=args.shard_size, index=IndexSpec(kind=kind),
                              num_actors=args.num_actors, compute_dtype=args.compute_dtype,
-                             tokenize_workers=args.tokenize_workers, progress=args.progress, verbose=False)
+                             tokenize_workers=args.tokenize_workers, rows_per_call=args.rows_per_call,
+                             progress=args.progress, verbose=False)
         t1 = time.perf_counter()
         r = mine(pairs, model, corpus=corpus, options=opts, cache_dir=args.cache_dir)
         res[kind] = {"mine_s": time.perf_counter() - t1, "job_s": time.perf_counter() - t0, "rows": r.table.num_rows,
@@ -288,6 +289,8 @@ def main():
     p.add_argument("--num-actors", type=int, default=os.cpu_count(), help="embedding actors (executor ray)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded Ray (default: all)")
     p.add_argument("--tokenize-workers", type=int, default=0, help="CPU tokenizer actors (executor ray)")
+    p.add_argument("--rows-per-call", type=int, default=None, help="texts per embedding actor call (executor ray; "
+                   "default: MiningOptions.rows_per_call's)")
     p.add_argument("--repeats", type=int, default=1, help="interleaved rounds of the debian section")
     p.add_argument("--skip-st", action="store_true", help="do not run sentence-transformers")
     p.add_argument("--model-object", action="store_true", help="load the model in the driver (Python API path)")

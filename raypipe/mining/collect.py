@@ -36,7 +36,21 @@ class ShardRows:
 
     def __init__(self, task: int, texts: pa.Array, key: int):
         self.task, self.texts, self.key = task, texts, key
-        self.order = np.argsort(-pc.utf8_length(texts).to_numpy(zero_copy_only=False), kind="stable")
+        chars = pc.utf8_length(texts).to_numpy(zero_copy_only=False)
+        self.order = np.argsort(-chars, kind="stable")
+        self.chars = chars[self.order].astype(np.int64)  # (n,) characters per text, in send order
+
+    def cuts(self, rows: int, max_chars: int | None = None) -> Iterator[tuple[int, int]]:
+        """(start, stop) ranges of the send order: at most `rows` texts and, if given, at most `max_chars`
+        characters each (a longer text goes alone)."""
+        n, start = len(self.order), 0
+        while start < n:
+            stop = min(start + rows, n)
+            if max_chars is not None:
+                fits = int(np.searchsorted(np.cumsum(self.chars[start:stop]), max_chars, side="right"))
+                stop = start + max(1, fits)
+            yield start, stop
+            start = stop
 
     def block(self, start: int, rows: int) -> pa.Table:
         sel = self.order[start:start + rows]
@@ -48,11 +62,12 @@ class ShardRows:
         })
 
 
-def blocks(shards: Iterable[ShardRows], rows: int) -> Iterator[pa.Table]:
-    """Calls of `rows` rows with columns task / row / key / text, made as they are asked for."""
+def blocks(shards: Iterable[ShardRows], rows: int, max_chars: int | None = None) -> Iterator[pa.Table]:
+    """Calls of at most `rows` rows (and `max_chars` characters) with columns task / row / key / text, made as
+    they are asked for."""
     for s in shards:
-        for start in range(0, len(s.order), rows):
-            yield s.block(start, rows)
+        for start, stop in s.cuts(rows, max_chars):
+            yield s.block(start, stop - start)
 
 
 class DenseSpill:

@@ -130,44 +130,61 @@ class SentenceTransformer(EmbedderMixin, EncoderBase):
         return self._convert(results, False, "sentence_embedding", True, False)
 
     def _run_batches(self, batches, n: int, extra: dict, context, output_value, truncate_dim, normalize):
-        """Forward every (indices, features) batch; per-text results in input order."""
+        """Forward every (indices, features) batch; per-text results in input order: an (n, D) float32 tensor for
+        sentence embeddings, else a list.
+
+        The embeddings go into one (n, D) buffer allocated at the first batch. Kept as one small tensor per batch,
+        they sat between the batches' freed activations and fragmented the C heap, so a process's peak RSS grew
+        with the texts per call (MiniLM, bf16, the 8,192 longest Debian descriptions in 4,096-text calls: peak
+        1,391 MB against 1,176 MB in 1,024-text calls)."""
         results: list = [None] * n
+        buf = None
         self.eval()
         for idx, features in batches:
             features.update(extra)
             with torch.inference_mode(), context:
                 out = self.forward(features)
-            rows = self._batch_output(out, output_value, truncate_dim, normalize)
-            for row, i in enumerate(idx):
-                results[i] = rows[row]
-        return results
+            if output_value in ("token_embeddings", None):
+                rows = self._batch_output(out, output_value, truncate_dim, normalize)
+                for row, i in enumerate(idx):
+                    results[i] = rows[row]
+                continue
+            emb = self._batch_matrix(out, output_value, truncate_dim, normalize)  # (B, D) float32
+            if buf is None:
+                buf = torch.empty((n, emb.shape[-1]), dtype=torch.float32)
+            buf[torch.as_tensor(idx, dtype=torch.long)] = emb
+        return results if buf is None else buf
 
     def _batch_output(self, out: dict, output_value, truncate_dim, normalize: bool) -> list:
-        """One batch's per-text results: truncation and normalization run once on the (B, D) tensor."""
+        """One batch's per-text results for token embeddings (output_value 'token_embeddings') or every output
+        (None)."""
         if output_value == "token_embeddings":
             lengths = out["attention_mask"].sum(dim=1).tolist()
             return [tokens[:n].float().cpu() for tokens, n in zip(out["token_embeddings"], lengths)]
-        if output_value is None:
-            batch = {k: v.cpu() for k, v in out.items() if isinstance(v, torch.Tensor) and v.dim() > 0}
-            return [{k: v[row] for k, v in batch.items()} for row in range(out["attention_mask"].shape[0])]
-        emb = out[output_value].float()  # (B, D); float32 before normalizing, whatever compute_dtype was
+        batch = {k: v.cpu() for k, v in out.items() if isinstance(v, torch.Tensor) and v.dim() > 0}
+        return [{k: v[row] for k, v in batch.items()} for row in range(out["attention_mask"].shape[0])]
+
+    @staticmethod
+    def _batch_matrix(out: dict, output_value, truncate_dim, normalize: bool) -> torch.Tensor:
+        """One batch's (B, D) float32 embeddings: truncation and normalization run once on the batch."""
+        emb = out[output_value].float()  # float32 before normalizing, whatever compute_dtype was
         if truncate_dim is not None:
             emb = emb[..., :truncate_dim]
         if normalize:
             emb = F.normalize(emb, p=2, dim=-1)
-        return list(emb.detach().float().cpu().unbind(0))
+        return emb.detach().float().cpu()
 
-    def _convert(self, results: list, single: bool, output_value, to_numpy: bool, to_tensor: bool):
+    def _convert(self, results, single: bool, output_value, to_numpy: bool, to_tensor: bool):
         if output_value in ("token_embeddings", None):
             return results[0] if single else results
-        if not results:
+        if isinstance(results, list) and not results:  # no texts
             dim = self.get_sentence_embedding_dimension() or 0
             empty = torch.zeros((0, dim))
             return empty if to_tensor else (empty.numpy() if to_numpy else [])
         if not (to_tensor or to_numpy):
-            return results[0] if single else results
-        stacked = torch.stack(results)  # (N, D)
-        stacked = stacked if to_tensor else stacked.numpy()
+            rows = list(results.unbind(0))  # (D,) views of the buffer, as a list
+            return rows[0] if single else rows
+        stacked = results if to_tensor else results.numpy()  # (N, D)
         return stacked[0] if single else stacked
 
     def _st_config_extra(self) -> dict:

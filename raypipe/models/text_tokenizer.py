@@ -48,6 +48,23 @@ def role_prompt_name(prompts: dict, role: str | None) -> str | None:
     return next((n for n in names if prompts.get(n)), None)
 
 
+SLICE_CHARS = 1 << 20  # characters per tokenizer call (see TextTokenizer.__call__)
+
+
+def char_slices(texts: list, budget: int):
+    """(start, stop) ranges cutting `texts` (strings or (a, b) pairs) into consecutive slices of at most `budget`
+    characters each (a longer single text is a slice of its own). No slice for an empty list."""
+    start, used = 0, 0
+    for i, t in enumerate(texts):
+        n = len(t[0]) + len(t[1]) if isinstance(t, (tuple, list)) else len(t)
+        if used and used + n > budget:
+            yield start, i
+            start, used = i, 0
+        used += n
+    if start < len(texts):
+        yield start, len(texts)
+
+
 @dataclass
 class TextTokenizer:
     """The tokenization half of `encode`: `encode_role(texts, role, prompt, prompt_name)` returns the unpadded
@@ -61,13 +78,25 @@ class TextTokenizer:
     default_prompt_name: str | None = None
 
     def __call__(self, texts: list) -> dict[str, list[list[int]]]:
-        """Texts (or (a, b) pairs) -> one id list per text, truncated, not padded."""
-        if texts and isinstance(texts[0], (tuple, list)):
-            args = ([self._case(p[0]) for p in texts], [self._case(p[1]) for p in texts])
-        else:
-            args = ([self._case(t) for t in texts],)
-        enc = self.tokenizer(*args, truncation="longest_first", max_length=self.max_seq_length)
-        return {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+        """Texts (or (a, b) pairs) -> one id list per text, truncated, not padded.
+
+        The tokenizer is called on slices of at most SLICE_CHARS characters: a fast tokenizer keeps every text's
+        truncated-off tokens (its `overflowing` encodings) until the call returns, so memory follows the input's
+        characters, not the ids returned. One call over the 4,096 longest Debian descriptions (4.7 M characters)
+        peaked 224 MB above the process's baseline; in slices, 73 MB. Same ids either way."""
+        pairs = bool(texts) and isinstance(texts[0], (tuple, list))
+        out: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": []}  # what [] gives
+        for lo, hi in char_slices(texts, SLICE_CHARS):
+            part = texts[lo:hi]
+            if pairs:
+                args = ([self._case(p[0]) for p in part], [self._case(p[1]) for p in part])
+            else:
+                args = ([self._case(t) for t in part],)
+            enc = self.tokenizer(*args, truncation="longest_first", max_length=self.max_seq_length)
+            for k in ("input_ids", "attention_mask", "token_type_ids"):
+                if k in enc:
+                    out.setdefault(k, []).extend(enc[k])
+        return out
 
     def _case(self, text: str) -> str:
         return text.lower() if self.do_lower_case else text

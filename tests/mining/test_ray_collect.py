@@ -81,3 +81,11 @@ def test_blocks_are_cut_lazily_one_shard_at_a_time():
     assert made == []  # nothing built before the pool asks
     assert next(out).num_rows == 2 and made == [5]
     assert [b.num_rows for b in out] == [2, 1, 2, 1] and made == [5, 3]
+
+
+def test_blocks_stop_at_a_character_budget_longest_first():
+    s = ShardRows(0, pa.array(["aaaaaaaaaa", "b", "ccccc", "dddd", "ee"]), 0)  # send order: 10, 5, 4, 2, 1 chars
+    assert list(s.cuts(rows=3)) == [(0, 3), (3, 5)]
+    assert list(s.cuts(rows=3, max_chars=9)) == [(0, 1), (1, 3), (3, 5)]  # the 10-char text goes alone
+    texts = [b.column("text").to_pylist() for b in blocks([s], 3, 9)]
+    assert texts == [["aaaaaaaaaa"], ["ccccc", "dddd"], ["ee", "b"]]

@@ -37,6 +37,20 @@ def test_max_batch_tokens_caps_padded_tokens_and_keeps_the_embeddings(dense):
     assert max_abs(capped, dense.encode(TEXTS, batch_size=4)) < 1e-5
 
 
+def test_tokenizer_slices_by_characters_and_gives_the_same_ids(dense, monkeypatch):
+    from raypipe.models import text_tokenizer
+    from raypipe.models.text_tokenizer import char_slices
+
+    assert list(char_slices(["aaa", "bb", "c", "dddddd", "e"], 4)) == [(0, 1), (1, 3), (3, 4), (4, 5)]
+    assert list(char_slices([("ab", "cd"), ("e", "f")], 4)) == [(0, 1), (1, 2)]  # a pair counts both sides
+    assert list(char_slices([], 4)) == []
+    tok = dense.text_tokenizer()
+    whole, pairs = tok(TEXTS), tok(PAIRS)
+    monkeypatch.setattr(text_tokenizer, "SLICE_CHARS", 10)  # one text per tokenizer call
+    assert tok(TEXTS) == whole and tok(PAIRS) == pairs
+    assert tok([])["input_ids"] == []
+
+
 def test_output_conversions(dense):
     assert dense.encode(TEXTS[0]).shape == (32,)
     assert isinstance(dense.encode(TEXTS, convert_to_tensor=True), torch.Tensor)
@@ -47,6 +61,8 @@ def test_output_conversions(dense):
     assert np.allclose(np.linalg.norm(normed, axis=1), 1.0, atol=1e-5)
     tokens = dense.encode(TEXTS[:2], output_value="token_embeddings")
     assert tokens[0].shape[1] == 32 and tokens[1].shape[0] < tokens[0].shape[0] + 50
+    everything = dense.encode(TEXTS[:2], output_value=None)
+    assert torch.allclose(everything[1]["sentence_embedding"], dense.encode(TEXTS[1], convert_to_tensor=True))
 
 
 def test_empty_input_has_right_shape(dense, tiny_cls_dir, tiny_mlm_dir):
