@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from raypipe.mining.embed import ROW_GROUP_ROWS, embedding_table, write_atomic
+from raypipe.models.text_tokenizer import budget_slices
 
 __all__ = ["DenseSpill", "ShardRows", "blocks", "collect_shards"]
 
@@ -43,14 +44,7 @@ class ShardRows:
     def cuts(self, rows: int, max_chars: int | None = None) -> Iterator[tuple[int, int]]:
         """(start, stop) ranges of the send order: at most `rows` texts and, if given, at most `max_chars`
         characters each (a longer text goes alone)."""
-        n, start = len(self.order), 0
-        while start < n:
-            stop = min(start + rows, n)
-            if max_chars is not None:
-                fits = int(np.searchsorted(np.cumsum(self.chars[start:stop]), max_chars, side="right"))
-                stop = start + max(1, fits)
-            yield start, stop
-            start = stop
+        return budget_slices(self.chars.tolist(), max_chars, rows)
 
     def block(self, start: int, rows: int) -> pa.Table:
         sel = self.order[start:start + rows]

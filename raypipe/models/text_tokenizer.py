@@ -17,8 +17,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TextTokenizer", "load_text_tokenizer", "default_max_seq_length", "resolve_prompt", "role_prompt_name", "QUERY_PROMPT_NAMES",
-           "DOCUMENT_PROMPT_NAMES"]
+__all__ = ["TextTokenizer", "load_text_tokenizer", "budget_slices", "char_slices", "default_max_seq_length",
+           "resolve_prompt", "role_prompt_name", "QUERY_PROMPT_NAMES", "DOCUMENT_PROMPT_NAMES"]
 
 QUERY_PROMPT_NAMES = ("query",)
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
@@ -51,18 +51,24 @@ def role_prompt_name(prompts: dict, role: str | None) -> str | None:
 SLICE_CHARS = 1 << 20  # characters per tokenizer call (see TextTokenizer.__call__)
 
 
-def char_slices(texts: list, budget: int):
-    """(start, stop) ranges cutting `texts` (strings or (a, b) pairs) into consecutive slices of at most `budget`
-    characters each (a longer single text is a slice of its own). No slice for an empty list."""
-    start, used = 0, 0
-    for i, t in enumerate(texts):
-        n = len(t[0]) + len(t[1]) if isinstance(t, (tuple, list)) else len(t)
-        if used and used + n > budget:
+def budget_slices(sizes, budget: int | None = None, max_items: int | None = None):
+    """(start, stop) ranges cutting a sequence of item sizes into consecutive slices of at most `budget` in total
+    (None: no budget) and at most `max_items` items (an item over the budget is a slice of its own). Lazy, one
+    pass, O(len(sizes)); no slice for an empty sequence. Shared by the tokenizer's calls and the Ray actor calls."""
+    start, used, i = 0, 0, -1
+    for i, n in enumerate(sizes):
+        if i > start and ((budget is not None and used + n > budget) or (max_items and i - start >= max_items)):
             yield start, i
             start, used = i, 0
         used += n
-    if start < len(texts):
-        yield start, len(texts)
+    if i >= start:
+        yield start, i + 1
+
+
+def char_slices(texts: list, budget: int):
+    """(start, stop) ranges cutting `texts` (strings or (a, b) pairs) into consecutive slices of at most `budget`
+    characters each (a longer single text is a slice of its own)."""
+    return budget_slices((len(t[0]) + len(t[1]) if isinstance(t, (tuple, list)) else len(t) for t in texts), budget)
 
 
 @dataclass
