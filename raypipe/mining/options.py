@@ -78,7 +78,7 @@ class MiningOptions(StrictModel):
         None, ge=1, description="texts (or pairs) per call of an embedding / rescoring actor, sorted there by real "
                                 "token count into batches of batch_size (null: the local executor's chunk, "
                                 "max(64 x batch_size, 4096), but at least 4 calls per actor and at least 8 x "
-                                "batch_size rows; embedding calls also stop at 2^20 characters, so long texts go in fewer rows)")
+                                "batch_size rows; embedding calls also stop at 2^19 characters, so long texts go in fewer rows)")
     tokenize_workers: int = Field(
         0, ge=0, description="executor ray: CPU actors that tokenize in their own stage and send token ids to the "
                              "embedding actors (for GPU actors, which would otherwise idle while tokenizing); 0: "

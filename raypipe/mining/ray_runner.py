@@ -61,9 +61,11 @@ def _handle(model) -> dict:
 
 def _set_threads(cpus: float) -> None:
     """Before the actor's first forward pass: torch threads = the CPUs this actor reserved (Ray sets
-    OMP_NUM_THREADS the same way, but only before torch starts); the tokenizer's own thread pool only when there is
-    more than one CPU to share; the kernel caches capped."""
-    os.environ["TOKENIZERS_PARALLELISM"] = "true" if cpus >= 2 else "false"
+    OMP_NUM_THREADS the same way, but only before torch starts); the kernel caches capped; the tokenizer serial.
+    A serial tokenizer costs nothing next to the forward passes, and its thread pool's buffers cost memory: MiniLM
+    on the 8,192 longest Debian descriptions, 2 threads, bf16, 4,096-text calls, in-process: -85 MB peak RSS, same
+    time. (The tokenization stage's actors, which only tokenize, keep the pool.)"""
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
     limit_kernel_cache()  # before the first forward pass (see embed.limit_kernel_cache)
     import torch
 
@@ -146,9 +148,9 @@ def actor_cpus(num_actors: int, num_gpus: float, other_workers: int = 0, request
 # Characters per embedding call when rows_per_call is not set. An actor's peak RSS grows with the text one call
 # encodes before its malloc_trim (heap fragmentation between the batches' activations), so long texts go in fewer
 # rows: the full Debian job, bf16, 1 actor, in calls of 4,096 / 2,048 / 1,024 rows: actor peak 1,402 / 1,274 /
-# 1,229 MB, job 270 / 285 / 293 s. Debian descriptions average 372 characters: 23 document calls instead of 15, the
-# 46,037 short queries still in 12 calls of 4,096.
-CALL_CHARS = 1 << 20
+# 1,229 MB, job 270 / 285 / 293 s; at 2^19 characters (~1,400 Debian descriptions, 45 document calls; the 46,037
+# short queries still in 12 calls of 4,096) and with the serial tokenizer (_set_threads): 1,172 MB, 292 s.
+CALL_CHARS = 1 << 19
 
 
 class RayRunner:

@@ -37,3 +37,17 @@ def test_call_rows(total, actors, requested, expected):
     r = ray_runner.RayRunner.__new__(ray_runner.RayRunner)
     r.num_actors, r.rows_per_call = actors, requested
     assert r.call_rows(total, batch_size=64) == expected
+
+
+@pytest.mark.parametrize("cpus", [1.0, 2.0])
+def test_embedding_actor_threads(monkeypatch, cpus):
+    """An embedding actor runs torch on the CPUs it reserved and tokenizes serially (the tokenizer's thread pool
+    cost memory and bought no time next to the forward passes)."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "true")
+    for var in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY"):  # restored after the test
+        monkeypatch.setenv(var, "1024")
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: monkeypatch.setenv("_THREADS", str(n)))
+    ray_runner._set_threads(cpus)
+    assert (ray_runner.os.environ["TOKENIZERS_PARALLELISM"], ray_runner.os.environ["_THREADS"]) == ("false",
+                                                                                                      str(int(cpus)))
