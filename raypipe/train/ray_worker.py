@@ -25,6 +25,7 @@ from transformers import TrainerCallback
 
 from raypipe.config.train import TrainConfig
 from raypipe.train.build import build_trainer, describe_batch
+from raypipe.train.progress import use_line_progress
 
 __all__ = ["train_loop", "FINAL_MARKER"]
 
@@ -159,6 +160,7 @@ def train_loop(loop: dict) -> None:
     report_cb = _RayReport()
     trainer = build_trainer(cfg, spec, model, _scratch(loop["scratch"]), world_size=world, callbacks=[report_cb])
     report_cb.primary_metric = lambda: getattr(trainer.evaluator, "primary_metric", None)
+    use_line_progress(trainer, write=_say)  # Ray forwards lines: a tqdm bar's redraws came out glued together
     if rank == 0:
         _say(describe_batch(trainer.args, world, trainer.loss))
     ckpt = ray.train.get_checkpoint()
