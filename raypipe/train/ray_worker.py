@@ -120,14 +120,26 @@ def _finish(trainer, report_cb: _RayReport, train_metrics: dict, scratch: str) -
     if trainer.evaluator is not None and evaluates and report_cb.last_eval_step != state.global_step:
         trainer.evaluate()
     final = os.path.join(scratch, "final")
+    metrics = {"global_step": state.global_step, **report_cb.metrics(state), **_clean(train_metrics)}
     if state.is_world_process_zero:
         trainer.save_model(final)
         state.save_to_json(os.path.join(final, "trainer_state.json"))
         with open(os.path.join(final, FINAL_MARKER), "w") as f:
-            json.dump({"global_step": state.global_step, **_clean(train_metrics)}, f)
+            json.dump(metrics, f)  # all of it, so a restart after the end reports the same (score included)
     _barrier()
-    metrics = {**report_cb.metrics(state), **_clean(train_metrics), "final": 1.0}
-    report(metrics, final if state.is_world_process_zero else None, state.global_step, final=True)
+    report({**metrics, "final": 1.0}, final if state.is_world_process_zero else None, state.global_step, final=True)
+
+
+def _report_finished(folder: str, rank: int) -> bool:
+    """A restored checkpoint from after the last step (the run had finished): report it again as it was, rank 0
+    with the checkpoint; returns False for any other checkpoint."""
+    marker = os.path.join(folder, FINAL_MARKER)
+    if not os.path.exists(marker):
+        return False
+    with open(marker) as f:
+        done = json.load(f)
+    report({**done, "final": 1.0}, folder if rank == 0 else None, int(done["global_step"]), final=True)
+    return True
 
 
 def _say(line: str) -> None:
@@ -169,11 +181,7 @@ def train_loop(loop: dict) -> None:
         _finish(trainer, report_cb, out.metrics, trainer.args.output_dir)
         return
     with ckpt.as_directory() as folder:
-        marker = os.path.join(folder, FINAL_MARKER)
-        if os.path.exists(marker):  # the run had finished: report its final checkpoint again
-            with open(marker) as f:
-                done = json.load(f)
-            report({**done, "final": 1.0}, folder if rank == 0 else None, int(done["global_step"]), final=True)
+        if _report_finished(folder, rank):
             return
         report_cb.resumed_from_step = _checkpoint_step(folder)
         if rank == 0:

@@ -3,6 +3,7 @@ wrapper), though Ray Train set up a process group and the torch.distributed vari
 
 from __future__ import annotations
 
+import os
 import socket
 
 import torch.distributed as dist
@@ -47,3 +48,26 @@ def test_a_worker_line_is_written_once_even_where_ray_train_patches_print(monkey
     _say("per-device batch 64")
     assert printed == []
     assert capsys.readouterr().err == "[raypipe] per-device batch 64\n"
+
+
+def test_a_finished_run_restarted_reports_its_final_metrics_again(monkeypatch, tmp_path):
+    """The final checkpoint's marker keeps the whole final report (eval metrics and the checkpoint score): a run
+    restarted after its last step reports it unchanged, so Ray's best-checkpoint ranking still has its score."""
+    from types import SimpleNamespace
+
+    from raypipe.train import ray_worker
+
+    reports = []
+    monkeypatch.setattr(ray_worker, "report", lambda m, folder, step, final=False: reports.append((m, folder, step)))
+    cb = ray_worker._RayReport(primary_metric=lambda: "dev_ndcg@10")
+    state = SimpleNamespace(global_step=20, epoch=1.0, is_world_process_zero=True,
+                            save_to_json=lambda path: open(path, "w").write("{}"))
+    cb.on_log(None, state, None, logs={"loss": 0.5})
+    cb.on_evaluate(None, state, None, metrics={"eval_dev_ndcg@10": 0.9})
+    trainer = SimpleNamespace(state=state, args=SimpleNamespace(eval_strategy="steps"), evaluator=object(),
+                              save_model=os.makedirs)
+    ray_worker._finish(trainer, cb, {"train_loss": 0.6}, str(tmp_path))
+    first, folder, step = reports[0]
+    assert first["score"] == 0.9 and first["eval_dev_ndcg@10"] == 0.9 and first["final"] == 1.0 and step == 20
+    assert ray_worker._report_finished(folder, rank=1) and reports[1] == (first, None, 20)  # rank 1: no checkpoint
+    assert not ray_worker._report_finished(str(tmp_path), rank=0)  # a checkpoint from before the end
