@@ -4,7 +4,8 @@ HF's tqdm bar redraws itself with carriage returns and clears the line for every
 output line by line, so the driver showed each redraw and each cleared line glued together, the bar state twice
 per line. `LineProgress` replaces HF's progress and printer callbacks there: on the main process, a line every
 `interval` seconds (and at the first and last step) with step, percent, steps/s and ETA (not with
-`disable_tqdm: true`), and one line per logged dict (loss, learning rate, evaluation metrics). Cost O(1) per step. No Ray here: `ray_worker.py` installs it.
+`disable_tqdm: true`), and one line per logged dict (loss, learning rate, evaluation metrics). Cost O(1) per
+step. No Ray here: `ray_worker.py` installs it.
 """
 
 from __future__ import annotations
