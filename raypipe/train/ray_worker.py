@@ -120,7 +120,7 @@ def _finish(trainer, report_cb: _RayReport, train_metrics: dict, scratch: str) -
     if trainer.evaluator is not None and evaluates and report_cb.last_eval_step != state.global_step:
         trainer.evaluate()
     final = os.path.join(scratch, "final")
-    metrics = {"global_step": state.global_step, **report_cb.metrics(state), **_clean(train_metrics)}
+    metrics = {**report_cb.metrics(state), **_clean(train_metrics)}  # "step" is the global step
     if state.is_world_process_zero:
         trainer.save_model(final)
         state.save_to_json(os.path.join(final, "trainer_state.json"))
@@ -138,7 +138,8 @@ def _report_finished(folder: str, rank: int) -> bool:
         return False
     with open(marker) as f:
         done = json.load(f)
-    report({**done, "final": 1.0}, folder if rank == 0 else None, int(done["global_step"]), final=True)
+    step = int(done["step"] if "step" in done else done["global_step"])  # markers before 2026-12 had global_step
+    report({**done, "final": 1.0}, folder if rank == 0 else None, step, final=True)
     return True
 
 

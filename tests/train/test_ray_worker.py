@@ -71,3 +71,7 @@ def test_a_finished_run_restarted_reports_its_final_metrics_again(monkeypatch, t
     assert first["score"] == 0.9 and first["eval_dev_ndcg@10"] == 0.9 and first["final"] == 1.0 and step == 20
     assert ray_worker._report_finished(folder, rank=1) and reports[1] == (first, None, 20)  # rank 1: no checkpoint
     assert not ray_worker._report_finished(str(tmp_path), rank=0)  # a checkpoint from before the end
+    old = tmp_path / "old"  # a marker written before it kept the whole report
+    old.mkdir()
+    (old / ray_worker.FINAL_MARKER).write_text('{"global_step": 7, "train_loss": 1.0}')
+    assert ray_worker._report_finished(str(old), rank=0) and reports[-1][2] == 7
