@@ -8,6 +8,12 @@
 3. Ray starts (or is joined); the cluster is checked against the scaling section; the TorchTrainer runs.
 4. The final checkpoint is exported: `<output.dir>/model` (sentence-transformers format), `log_history.json`,
    `metrics.json`, and `run.json`, which makes a rerun of a finished run say so and return.
+
+A run is its name: the same `run.name` resumes it from its storage folder, whatever `output.dir` says. So the
+run's config (without where outputs go, Ray and scaling) is recorded there as `run_config.json`, and a rerun
+of that name with another model, loss, data, evaluator or arguments is refused before anything is built, listing
+what differs (an older run folder without the file is taken as is). `run.json` keeps the same record, so a rerun
+into a finished `output.dir` with another config is refused too instead of saying "already finished".
 """
 
 from __future__ import annotations
@@ -29,12 +35,14 @@ from raypipe.eval.build import build_evaluator
 from raypipe.jobs.report import metrics_table
 from raypipe.registry import get_kind
 from raypipe.train.build import build_args, build_datasets, build_loss, build_model
+from raypipe.tune.storage import join, list_names, read_text, write_text
 
-__all__ = ["TrainResult", "run", "check_before_ray", "finished", "TRAINING_STATE_FILES"]
+__all__ = ["TrainResult", "run", "check_before_ray", "finished", "fingerprint", "claim_run", "TRAINING_STATE_FILES"]
 
 logger = logging.getLogger(__name__)
 
 # files of a checkpoint that are training state, not the model
+RUN_CONFIG = "run_config.json"  # under <storage>/<run name>: the config the run was started with
 TRAINING_STATE_FILES = ("optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin", "scaler.pt",
                         "raypipe_final.json")
 
@@ -93,6 +101,52 @@ def check_before_ray(cfg: TrainConfig, spec):
     if problems:
         raise ConfigError("train config", problems)
     return model, datasets
+
+
+def fingerprint(cfg: TrainConfig) -> dict:
+    """What makes a training run the same run: its model, loss, data, evaluator, arguments and name; not where
+    outputs go, Ray, scaling (a resumed run may get other workers) or how failures are survived."""
+    d = cfg.model_dump(mode="json", exclude={"ray", "output", "scaling", "run"})
+    return {**d, "run": {"name": cfg.run_name}}
+
+
+def _short(value) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def differences(mine: dict, theirs: dict, prefix: str = "") -> list[str]:
+    """Dotted keys where two nested configs differ, with both values: ['args.max_steps: 200 -> 500'] (theirs ->
+    mine)."""
+    out = []
+    for key in sorted(set(mine) | set(theirs), key=str):
+        old, new = theirs.get(key, "<unset>"), mine.get(key, "<unset>")
+        if isinstance(old, dict) and isinstance(new, dict):
+            out += differences(new, old, f"{prefix}{key}.")
+        elif old != new:
+            out.append(f"{prefix}{key}: {_short(old)} -> {_short(new)}")
+    return out
+
+
+def claim_run(root: str, name: str, mine: dict, *, what: str, started: bool, write: bool = False) -> None:
+    """Refuse the storage folder `root` when `name` there records another config and the run it names has
+    started (a ConfigError listing the differences); with `write`, record `mine` as the folder's config."""
+    text = read_text(join(root, name))
+    if text is not None and started:
+        changed = differences(mine, json.loads(text))
+        if changed:
+            raise ConfigError(f"{what} config", [
+                f"run.name={os.path.basename(root.rstrip('/'))!r}: a {what} run of that name with another config "
+                f"exists in {root} (changed: {'; '.join(changed)}). Fix: rerun with that config to resume it, "
+                f"set a new run.name to start anew, or delete that folder"])
+    if write:
+        write_text(join(root, name), json.dumps(mine, indent=2, sort_keys=True))
+
+
+def _claim(cfg: TrainConfig, write: bool = False) -> None:
+    root = join(cfg.storage_uri, cfg.run_name)
+    started = any(n != RUN_CONFIG for n in list_names(root))
+    claim_run(root, RUN_CONFIG, fingerprint(cfg), what="train", started=started, write=write)
 
 
 def _documents(ds, limit: int = 4096) -> list[str] | None:
@@ -164,7 +218,7 @@ def export(result, cfg: TrainConfig, out: Path, extra: dict) -> dict:
     _write_json(out / "log_history.json", state.get("log_history", []))
     _write_json(out / "metrics.json", metrics)
     _write_json(out / "run.json", {"run_name": cfg.run_name, "finished": True, "checkpoint": result.checkpoint.path,
-                                   "config": cfg.model_dump()})
+                                   "config": cfg.model_dump(), "fingerprint": fingerprint(cfg)})
     return metrics
 
 
@@ -173,11 +227,18 @@ def run(cfg: TrainConfig) -> TrainResult:
     out = Path(cfg.output.dir).absolute()
     done = _finished(out, cfg.run_name)
     if done:
+        changed = differences(fingerprint(cfg), done.get("fingerprint") or fingerprint(cfg))
+        if changed:
+            raise ConfigError("train config", [
+                f"output.dir={cfg.output.dir!r} holds run {cfg.run_name!r}, finished with another config (changed: "
+                f"{'; '.join(changed)}). Fix: set a new run.name and output.dir to train anew, or delete {out}"])
         metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else {}
         return TrainResult(str(out), str(out / "model"), metrics, cfg.run_name, already_finished=True)
     spec = get_kind(cfg.model.kind)
     t0 = time.perf_counter()
+    _claim(cfg)  # before the build: a rerun reuses the saved initial model, which another config must not get
     model, _ = check_before_ray(cfg, spec)
+    _claim(cfg, write=True)
     from raypipe.runtime import ray_runtime
     from raypipe.train.ray_driver import check_cluster, fit_on_ray, plan_resources
 

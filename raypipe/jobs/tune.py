@@ -30,13 +30,13 @@ from raypipe.config.train import TrainConfig
 from raypipe.config.tune import TuneConfig, apply_values
 from raypipe.data.validation import validate_datasets
 from raypipe.eval.build import build_evaluator
-from raypipe.jobs.train import TRAINING_STATE_FILES, _initial_model, _replace_dir, _write_json
+from raypipe.jobs.train import TRAINING_STATE_FILES, _initial_model, _replace_dir, _write_json, claim_run
 from raypipe.jobs.train import check_before_ray as check_train
 from raypipe.registry import get_kind
 from raypipe.train.build import build_args, build_datasets, build_loss
 from raypipe.tune.outputs import MetricInfo, metric_info, objective_of, summary_table, write_outputs
 from raypipe.tune.results import TrialRecord, rank_trials
-from raypipe.tune.storage import join, list_names, read_text, write_text
+from raypipe.tune.storage import join, list_names, read_text
 
 __all__ = ["SweepResult", "Prepared", "run", "check_before_ray"]
 
@@ -171,17 +171,8 @@ def _fingerprint(cfg: TuneConfig) -> dict:
 def _claim(root: str, cfg: TuneConfig, write: bool = False) -> None:
     """Refuse a sweep whose name an earlier sweep with another config took (and started); with `write`, record
     this sweep's config under its storage folder."""
-    mine = _fingerprint(cfg)
-    text = read_text(join(root, "sweep_config.json"))
-    started = bool(list_names(join(root, "tune")))
-    if text is not None and started and json.loads(text) != mine:
-        theirs = json.loads(text)
-        changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-        raise ConfigError("tune config", [
-            f"run.name={cfg.run_name!r}: a sweep of that name with another config exists in {root} (different: "
-            f"{', '.join(changed)}); rerun it with its own config to resume it, or set a new run.name"])
-    if write:
-        write_text(join(root, "sweep_config.json"), json.dumps(mine, indent=2, sort_keys=True))
+    claim_run(root, "sweep_config.json", _fingerprint(cfg), what="tune", started=bool(list_names(join(root, "tune"))),
+              write=write)
 
 
 def _finished(out: Path, cfg: TuneConfig) -> SweepResult | None:

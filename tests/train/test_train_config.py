@@ -3,6 +3,7 @@ cluster's size, before any worker trains); the builders the workers use."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -155,3 +156,46 @@ def test_bf16_auto_follows_the_device(monkeypatch, tmp_path, pays_off):
     args = build_args(get_kind("dense"), {"bf16": "auto"}, str(tmp_path))
     assert args.bf16 is pays_off
     assert build_args(get_kind("dense"), {"bf16": True}, str(tmp_path)).bf16 is True  # an explicit value stays
+
+
+def test_a_run_name_another_config_started_is_refused_before_the_build(monkeypatch, tmp_path):
+    import raypipe.jobs.train as job
+
+    monkeypatch.chdir(ROOT)
+    base = [f"run.storage_path={tmp_path}", "evaluator=null", f"output.dir={tmp_path}/out"]
+    cfg = load_config(TrainConfig, TINY, base)
+    job._claim(cfg, write=True)
+    (tmp_path / cfg.run_name / "initial_model").mkdir()  # the run has started
+    monkeypatch.setattr(job, "build_model", lambda *a, **k: pytest.fail("built a model for a refused run"))
+    other = load_config(TrainConfig, TINY, [*base, "args.max_steps=7", "loss.scale=10"])
+    with pytest.raises(ConfigError) as e:
+        job.run(other)
+    msg = str(e.value)
+    assert "run.name='train-dense-tiny'" in msg and "args.max_steps: 20 -> 7" in msg and "loss.scale: 20" in msg
+    assert "new run.name" in msg and "resume" in msg
+    # where outputs go, Ray and scaling do not make another run: resuming with them changed is allowed
+    job._claim(load_config(TrainConfig, TINY, [*base, f"output.dir={tmp_path}/elsewhere", "ray.num_cpus=1",
+                                               "scaling.num_workers=2", "run.max_failures=0"]))
+    # a folder that holds nothing but the record has not started: another config takes it over
+    (tmp_path / cfg.run_name / "initial_model").rmdir()
+    job._claim(other, write=True)
+    assert json.loads((tmp_path / cfg.run_name / job.RUN_CONFIG).read_text())["args"]["max_steps"] == 7
+
+
+def test_a_finished_output_dir_is_reused_only_by_its_own_config(monkeypatch, tmp_path):
+    import raypipe.jobs.train as job
+
+    monkeypatch.chdir(ROOT)
+    base = [f"run.storage_path={tmp_path}", f"output.dir={tmp_path}/out"]
+    cfg = load_config(TrainConfig, TINY, base)
+    out = tmp_path / "out"
+    (out / "model").mkdir(parents=True)
+    marker = {"run_name": cfg.run_name, "finished": True, "fingerprint": job.fingerprint(cfg)}
+    (out / "run.json").write_text(json.dumps(marker))
+    assert job.run(cfg).already_finished
+    with pytest.raises(ConfigError) as e:
+        job.run(load_config(TrainConfig, TINY, [*base, "args.learning_rate=5e-5"]))
+    assert "args.learning_rate: 0.001 -> 5e-05" in str(e.value) and "new run.name and output.dir" in str(e.value)
+    del marker["fingerprint"]  # a marker written before fingerprints: taken as is
+    (out / "run.json").write_text(json.dumps(marker))
+    assert job.run(load_config(TrainConfig, TINY, [*base, "args.learning_rate=5e-5"])).already_finished

@@ -148,3 +148,19 @@ def test_driver_checks_build_every_representative_and_know_the_reported_metrics(
     assert "tune.metric='debian-dev_dot_ndgc@10': the trials do not report 'eval_debian-dev_dot_ndgc@10'; " \
            "closest: eval_debian-dev_dot_ndcg@10" in msg, msg
     assert "tune.constraints.min_debian-dev_dot_recall@100" in msg and "max_active_dims_per_doc" not in msg
+
+
+def test_a_sweep_name_another_config_started_is_refused(monkeypatch, tmp_path):
+    import raypipe.jobs.tune as job
+
+    monkeypatch.chdir(ROOT)
+    cfg = load_config(TuneConfig, SPLADE)
+    root = str(tmp_path / "sweep")
+    job._claim(root, cfg, write=True)
+    other = load_config(TuneConfig, SPLADE, ["tune.metric=debian-dev_dot_mrr@10"])
+    job._claim(root, other)  # no trial has started: the name is free to take
+    (tmp_path / "sweep" / "tune" / "trial_0").mkdir(parents=True)
+    job._claim(root, load_config(TuneConfig, SPLADE, ["tune.max_concurrent_trials=1"]))  # not part of the sweep
+    with pytest.raises(ConfigError) as e:
+        job._claim(root, other)
+    assert "run.name=" in str(e.value) and "tune.metric:" in str(e.value) and "-> \"debian-dev_dot_mrr@10\"" in str(e.value)
