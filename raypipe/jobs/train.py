@@ -18,6 +18,7 @@ into a finished `output.dir` with another config is refused too instead of sayin
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from raypipe.config.train import TrainConfig
 from raypipe.data.validation import validate_datasets
 from raypipe.eval.build import build_evaluator
 from raypipe.jobs.report import metrics_table
+from raypipe.mining.embed import release_memory
 from raypipe.registry import get_kind
 from raypipe.train.build import build_args, build_datasets, build_loss, build_model
 from raypipe.tune.storage import join, list_names, read_text, write_text
@@ -149,6 +151,14 @@ def _claim(cfg: TrainConfig, write: bool = False) -> None:
     claim_run(root, RUN_CONFIG, fingerprint(cfg), what="train", started=started, write=write)
 
 
+def _release_driver_memory() -> None:
+    """Hand the driver's freed build memory back to the OS before the (long) training: a full-size SPLADE build
+    (MLM warm-up, calibration logits of (32, T, 30,522)) left ~340 MB of free pages in the C heap, held for
+    hours and counted in the job's memory (measured: 949 -> 611 MB RSS)."""
+    gc.collect()
+    release_memory()
+
+
 def _documents(ds, limit: int = 4096) -> list[str] | None:
     """Texts of the second column (the documents) for a fresh SPLADE head's warm-up."""
     if ds is None or len(ds.column_names) < 2:
@@ -244,6 +254,7 @@ def run(cfg: TrainConfig) -> TrainResult:
 
     model_path = _initial_model(cfg, model)
     del model
+    _release_driver_memory()
     with ray_runtime(cfg.ray):
         plan = plan_resources(cfg)
         problems = check_cluster(cfg, plan)

@@ -30,7 +30,14 @@ from raypipe.config.train import TrainConfig
 from raypipe.config.tune import TuneConfig, apply_values
 from raypipe.data.validation import validate_datasets
 from raypipe.eval.build import build_evaluator
-from raypipe.jobs.train import TRAINING_STATE_FILES, _initial_model, _replace_dir, _write_json, claim_run
+from raypipe.jobs.train import (
+    TRAINING_STATE_FILES,
+    _initial_model,
+    _release_driver_memory,
+    _replace_dir,
+    _write_json,
+    claim_run,
+)
 from raypipe.jobs.train import check_before_ray as check_train
 from raypipe.registry import get_kind
 from raypipe.train.build import build_args, build_datasets, build_loss
@@ -255,6 +262,7 @@ def run(cfg: TuneConfig) -> SweepResult:
     _claim(root, cfg)
     model_path = _initial_model(prep.train_cfg, prep.model)
     prep.model = None  # the driver needs no model while trials run
+    _release_driver_memory()
     with ray_runtime(cfg.ray):
         total, nodes = cluster_view()
         plan = plan_trials(cfg.scaling, total, cfg.tune.max_concurrent_trials, cfg.num_trials())
