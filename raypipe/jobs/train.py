@@ -43,8 +43,8 @@ __all__ = ["TrainResult", "run", "check_before_ray", "finished", "fingerprint", 
 
 logger = logging.getLogger(__name__)
 
-# files of a checkpoint that are training state, not the model
 RUN_CONFIG = "run_config.json"  # under <storage>/<run name>: the config the run was started with
+# files of a checkpoint that are training state, not the model
 TRAINING_STATE_FILES = ("optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin", "scaler.pt",
                         "raypipe_final.json")
 
@@ -190,8 +190,15 @@ def _initial_model(cfg: TrainConfig, model) -> str:
 
 
 def finished(cfg: TrainConfig) -> bool:
-    """Whether this config's run has finished and exported its model."""
-    return _finished(Path(cfg.output.dir).absolute(), cfg.run_name) is not None
+    """Whether this config's run has finished and exported its model (with this config: another one is not done,
+    and `run` says why)."""
+    done = _finished(Path(cfg.output.dir).absolute(), cfg.run_name)
+    return done is not None and not _changed(cfg, done)
+
+
+def _changed(cfg: TrainConfig, done: dict) -> list[str]:
+    """What differs between `cfg` and the config a finished run's marker records (nothing for older markers)."""
+    return differences(fingerprint(cfg), done.get("fingerprint") or fingerprint(cfg))
 
 
 def _finished(out: Path, run_name: str) -> dict | None:
@@ -237,7 +244,7 @@ def run(cfg: TrainConfig) -> TrainResult:
     out = Path(cfg.output.dir).absolute()
     done = _finished(out, cfg.run_name)
     if done:
-        changed = differences(fingerprint(cfg), done.get("fingerprint") or fingerprint(cfg))
+        changed = _changed(cfg, done)
         if changed:
             raise ConfigError("train config", [
                 f"output.dir={cfg.output.dir!r} holds run {cfg.run_name!r}, finished with another config (changed: "

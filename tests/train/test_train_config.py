@@ -192,9 +192,11 @@ def test_a_finished_output_dir_is_reused_only_by_its_own_config(monkeypatch, tmp
     (out / "model").mkdir(parents=True)
     marker = {"run_name": cfg.run_name, "finished": True, "fingerprint": job.fingerprint(cfg)}
     (out / "run.json").write_text(json.dumps(marker))
-    assert job.run(cfg).already_finished
+    assert job.run(cfg).already_finished and job.finished(cfg)
+    other = load_config(TrainConfig, TINY, [*base, "args.learning_rate=5e-5"])
+    assert not job.finished(other)  # so `raypipe run` does not skip its training stage: it runs and is refused
     with pytest.raises(ConfigError) as e:
-        job.run(load_config(TrainConfig, TINY, [*base, "args.learning_rate=5e-5"]))
+        job.run(other)
     assert "args.learning_rate: 0.001 -> 5e-05" in str(e.value) and "new run.name and output.dir" in str(e.value)
     del marker["fingerprint"]  # a marker written before fingerprints: taken as is
     (out / "run.json").write_text(json.dumps(marker))
