@@ -21,6 +21,7 @@ import ray
 import ray.train
 import torch
 import torch.distributed as dist
+import transformers
 from transformers import TrainerCallback
 
 from raypipe.config.train import TrainConfig
@@ -155,12 +156,22 @@ def _checkpoint_step(folder: str) -> int:
         return int(json.load(f)["global_step"])
 
 
+def _quiet_worker_logs() -> None:
+    """No line per `ray.train.report` (Ray Train V2 logs each report with its metrics dict at INFO, from loggers
+    named by module or, in V2, by file path) and no tqdm bars from transformers' saves and loads (every checkpoint
+    printed a 'Writing model shards' bar): LineProgress already says where training is."""
+    train_dir = os.path.dirname(ray.train.__file__)
+    for name in ["ray.train", *[n for n in list(logging.root.manager.loggerDict) if n.startswith(train_dir)]]:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    transformers.utils.logging.disable_progress_bar()
+
+
 def train_loop(loop: dict) -> None:
     """Ray Train's train_loop_per_worker. `loop`: config (TrainConfig as a dict), spec (registry entry), model_path
     (the initial model in sentence-transformers format), threads, scratch, tensorboard_dir, pid_dir."""
     cfg = TrainConfig.model_validate(loop["config"])
-    logging.getLogger("ray.train").setLevel(logging.WARNING)  # not a line per report; HF logs the metrics
     spec, ctx = loop["spec"], ray.train.get_context()
+    _quiet_worker_logs()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.set_num_threads(max(1, int(loop["threads"])))
     if world == 1:

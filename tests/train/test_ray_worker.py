@@ -8,7 +8,7 @@ import socket
 
 import torch.distributed as dist
 
-from raypipe.train.ray_worker import _single_process
+from raypipe.train.ray_worker import _quiet_worker_logs, _single_process
 
 
 def _free_port() -> int:
@@ -75,3 +75,21 @@ def test_a_finished_run_restarted_reports_its_final_metrics_again(monkeypatch, t
     old.mkdir()
     (old / ray_worker.FINAL_MARKER).write_text('{"global_step": 7, "train_loss": 1.0}')
     assert ray_worker._report_finished(str(old), rank=0) and reports[-1][2] == 7
+
+
+def test_worker_logs_lose_ray_trains_report_lines_and_transformers_bars(monkeypatch):
+    import logging
+
+    import ray.train
+    import transformers
+
+    monkeypatch.setattr(transformers.utils.logging, "disable_progress_bar", lambda: calls.append("bars off"))
+    calls = []
+    by_path = logging.getLogger(os.path.join(os.path.dirname(ray.train.__file__), "v2", "report_context.py"))
+    levels = {lg: lg.level for lg in (by_path, logging.getLogger("ray.train"))}
+    try:
+        _quiet_worker_logs()
+        assert all(lg.level == logging.WARNING for lg in levels) and calls == ["bars off"]
+    finally:
+        for lg, level in levels.items():
+            lg.setLevel(level)
