@@ -5,6 +5,7 @@ encoder is frozen, and calibrate its output bias so a text starts with a chosen 
 from __future__ import annotations
 
 import torch
+from tqdm.auto import tqdm
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling
 
 from raypipe.models.transformer import Transformer
@@ -34,10 +35,11 @@ def _head_module(model):
 
 
 def warm_up_mlm_head(transformer: Transformer, texts: list[str], *, steps: int = 200, lr: float = 1e-3,
-                     batch_size: int = 32, seed: int = 0) -> dict:
+                     batch_size: int = 32, seed: int = 0, show_progress_bar: bool = True) -> dict:
     """Fit the MLM head of a fill-mask `transformer` on `texts` with plain masked-LM (15% of tokens), everything
     else frozen (encoder and the tied word embeddings). Vocabulary logits are computed only at masked positions,
-    so a step costs about one no-grad encoder forward, O(batch_size·T·H²·layers) + O(0.15·batch_size·T·H·V).
+    so a step costs about one no-grad encoder forward, O(batch_size·T·H²·layers) + O(0.15·batch_size·T·H·V)
+    (MiniLM, 200 steps of 32 Debian descriptions: ~1 minute on 2 cores with AMX, 3-4 without; a bar shows it).
     Returns {"mlm_steps", "mlm_loss_first", "mlm_loss_last"} (means over the first / last 10 steps)."""
     model, tok = transformer.auto_model, transformer.tokenizer
     prefix, head = model.base_model_prefix + ".", _head_module(model)
@@ -50,7 +52,7 @@ def warm_up_mlm_head(transformer: Transformer, texts: list[str], *, steps: int =
     device, was_training, losses = next(model.parameters()).device, model.training, []
     model.eval()  # no dropout: the frozen encoder gives the same hidden states every time
     try:
-        for step in range(steps):
+        for step in tqdm(range(steps), desc="MLM head warm-up", unit="step", disable=not show_progress_bar):
             chunk = [texts[(step * batch_size + i) % len(texts)] for i in range(batch_size)]
             batch = collate([tok(t, truncation=True, max_length=transformer.max_seq_length) for t in chunk])
             batch = {k: v.to(device) for k, v in batch.items()}
