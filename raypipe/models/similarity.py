@@ -27,12 +27,65 @@ def _as_2d_tensor(x) -> Tensor:
     return x
 
 
+def _sparse_2d(x) -> bool:
+    return isinstance(x, Tensor) and x.is_sparse and x.dim() == 2
+
+
+def _row_norms(x: Tensor) -> Tensor:
+    """(n,) L2 norms of the rows of a dense or sparse COO (n, d) tensor, float32 or wider."""
+    if not x.is_sparse:
+        return x.norm(dim=1)
+    x = x.coalesce()
+    out = torch.zeros(x.shape[0], dtype=x.values().dtype, device=x.device)
+    return out.index_add_(0, x.indices()[0], x.values() ** 2).sqrt()
+
+
+BLOCK_VALUES = 1 << 26  # values in one densified block of rows (256 MB in float32)
+
+
+def _dense_rows(x: Tensor, start: int, end: int, dtype) -> Tensor:
+    """Rows start..end of a coalesced sparse COO (n, d) tensor as a dense (end - start, d) tensor."""
+    rows = x.indices()[0]
+    lo, hi = torch.searchsorted(rows, torch.tensor([start, end], device=rows.device)).tolist()
+    out = torch.zeros(end - start, x.shape[1], dtype=dtype, device=x.device)
+    out[rows[lo:hi] - start, x.indices()[1][lo:hi]] = x.values()[lo:hi].to(dtype)
+    return out
+
+
+def _sparse_dot(a, b) -> Tensor:
+    """a @ b.T (n, m) where a or b is a sparse COO tensor (SPLADE / CSR embeddings), never densifying all of the
+    side with more rows: the other side is made dense and this one goes through the matmul in dense blocks of
+    BLOCK_VALUES / d rows. Same O(n·m·d) time as dense inputs; memory O(min(n, m)·d + n·m) plus one block.
+    Densifying both sides took a retrieval evaluator's 50,000-document SPLADE chunk to 50,000 x 30,522 float32s
+    (6.1 GB). (torch.sparse.mm needs no block but ran 6x slower here.) float32, or float64 if given."""
+    a = a if _sparse_2d(a) else _as_2d_tensor(a)
+    b = b if _sparse_2d(b) else _as_2d_tensor(b)
+    dtype = torch.float64 if torch.float64 in (a.dtype, b.dtype) else torch.float32
+    keep_b = b.is_sparse and (not a.is_sparse or b.shape[0] >= a.shape[0])
+    big, small = (b, a) if keep_b else (a, b)
+    small = (small.to_dense() if small.is_sparse else small).to(dtype)  # (rows of small, d)
+    big = big.coalesce()
+    out = torch.empty(small.shape[0], big.shape[0], dtype=dtype, device=small.device)  # (small, big)
+    step = max(1, BLOCK_VALUES // max(big.shape[1], 1))
+    for start in range(0, big.shape[0], step):
+        end = min(start + step, big.shape[0])
+        out[:, start:end] = small @ _dense_rows(big, start, end, dtype).T
+    return out if keep_b else out.T
+
+
 def cos_sim(a, b) -> Tensor:
+    if _sparse_2d(a) or _sparse_2d(b):
+        scores = _sparse_dot(a, b)
+        na = _row_norms(a if _sparse_2d(a) else _as_2d_tensor(a)).to(scores.dtype).clamp_min(1e-12)
+        nb = _row_norms(b if _sparse_2d(b) else _as_2d_tensor(b)).to(scores.dtype).clamp_min(1e-12)
+        return scores / na[:, None] / nb[None, :]
     a, b = _as_2d_tensor(a), _as_2d_tensor(b)
     return F.normalize(a, p=2, dim=1) @ F.normalize(b, p=2, dim=1).T
 
 
 def dot_score(a, b) -> Tensor:
+    if _sparse_2d(a) or _sparse_2d(b):
+        return _sparse_dot(a, b)
     a, b = _as_2d_tensor(a), _as_2d_tensor(b)
     return a @ b.T
 
