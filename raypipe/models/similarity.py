@@ -52,14 +52,17 @@ def _dense_rows(x: Tensor, start: int, end: int, dtype) -> Tensor:
     return out
 
 
-def _sparse_dot(a, b) -> Tensor:
-    """a @ b.T (n, m) where a or b is a sparse COO tensor (SPLADE / CSR embeddings), never densifying all of the
+def _operand(x) -> Tensor:
+    """A 2-D sparse COO tensor as it is; anything else as a dense 2-D tensor."""
+    return x if _sparse_2d(x) else _as_2d_tensor(x)
+
+
+def _sparse_dot(a: Tensor, b: Tensor) -> Tensor:
+    """a @ b.T (n, m) for 2-D operands (see `_operand`) where a or b is a sparse COO tensor (SPLADE / CSR embeddings), never densifying all of the
     side with more rows: the other side is made dense and this one goes through the matmul in dense blocks of
     BLOCK_VALUES / d rows. Same O(n·m·d) time as dense inputs; memory O(min(n, m)·d + n·m) plus one block.
     Densifying both sides took a retrieval evaluator's 50,000-document SPLADE chunk to 50,000 x 30,522 float32s
     (6.1 GB). (torch.sparse.mm needs no block but ran 6x slower here.) float32, or float64 if given."""
-    a = a if _sparse_2d(a) else _as_2d_tensor(a)
-    b = b if _sparse_2d(b) else _as_2d_tensor(b)
     dtype = torch.float64 if torch.float64 in (a.dtype, b.dtype) else torch.float32
     keep_b = b.is_sparse and (not a.is_sparse or b.shape[0] >= a.shape[0])
     big, small = (b, a) if keep_b else (a, b)
@@ -75,9 +78,9 @@ def _sparse_dot(a, b) -> Tensor:
 
 def cos_sim(a, b) -> Tensor:
     if _sparse_2d(a) or _sparse_2d(b):
+        a, b = _operand(a), _operand(b)
         scores = _sparse_dot(a, b)
-        na = _row_norms(a if _sparse_2d(a) else _as_2d_tensor(a)).to(scores.dtype).clamp_min(1e-12)
-        nb = _row_norms(b if _sparse_2d(b) else _as_2d_tensor(b)).to(scores.dtype).clamp_min(1e-12)
+        na, nb = (_row_norms(x).to(scores.dtype).clamp_min(1e-12) for x in (a, b))
         return scores / na[:, None] / nb[None, :]
     a, b = _as_2d_tensor(a), _as_2d_tensor(b)
     return F.normalize(a, p=2, dim=1) @ F.normalize(b, p=2, dim=1).T
@@ -85,7 +88,7 @@ def cos_sim(a, b) -> Tensor:
 
 def dot_score(a, b) -> Tensor:
     if _sparse_2d(a) or _sparse_2d(b):
-        return _sparse_dot(a, b)
+        return _sparse_dot(_operand(a), _operand(b))
     a, b = _as_2d_tensor(a), _as_2d_tensor(b)
     return a @ b.T
 
