@@ -96,7 +96,7 @@ def test_no_import_cycles():
 
 def test_math_packages_do_not_import_ray():
     code = ("import sys, raypipe.losses, raypipe.mining, raypipe.eval, raypipe.data, raypipe.config, raypipe.tune, "
-            "raypipe.tune.results, raypipe.tune.plots, raypipe.tune.plan, raypipe.tune.outputs, raypipe.tune.storage; "
+            "raypipe.tune.results, raypipe.tune.plots, raypipe.tune.plan, raypipe.tune.outputs, raypipe.storage; "
             "bad = [m for m in ('ray',) if m in sys.modules]; assert not bad, bad; "
             "import raypipe.losses as _; print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -36,8 +36,8 @@ from raypipe.eval.build import build_evaluator
 from raypipe.jobs.report import metrics_table
 from raypipe.mining.embed import release_memory
 from raypipe.registry import get_kind
+from raypipe.storage import join, list_names, read_text, write_text
 from raypipe.train.build import build_args, build_datasets, build_loss, build_model
-from raypipe.tune.storage import join, list_names, read_text, write_text
 
 __all__ = ["TrainResult", "run", "check_before_ray", "finished", "fingerprint", "claim_run", "TRAINING_STATE_FILES"]
 

@@ -40,10 +40,10 @@ from raypipe.jobs.train import (
 )
 from raypipe.jobs.train import check_before_ray as check_train
 from raypipe.registry import get_kind
+from raypipe.storage import join, list_names, read_text
 from raypipe.train.build import build_args, build_datasets, build_loss
 from raypipe.tune.outputs import MetricInfo, metric_info, objective_of, summary_table, write_outputs
 from raypipe.tune.results import TrialRecord, rank_trials
-from raypipe.tune.storage import join, list_names, read_text
 
 __all__ = ["SweepResult", "Prepared", "run", "check_before_ray"]
 

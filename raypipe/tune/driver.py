@@ -20,9 +20,9 @@ from ray.tune.search.basic_variant import BasicVariantGenerator
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from raypipe.config.tune import Distribution, TuneSection
+from raypipe.storage import join, list_names
 from raypipe.tune.plan import DRIVER_CPU
 from raypipe.tune.results import TrialRecord, trial_status
-from raypipe.tune.storage import join, list_names
 from raypipe.tune.trial import TrialContext, decode_config, run_trial
 
 __all__ = ["SweepRun", "param_space", "run_sweep", "experiment_path", "cluster_view"]

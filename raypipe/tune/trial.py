@@ -21,8 +21,8 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from raypipe.config.train import TrainConfig
 from raypipe.config.tune import Distribution, trial_train_raw
+from raypipe.storage import join, write_text
 from raypipe.train.ray_driver import RayTrainPlan, fit_on_ray
-from raypipe.tune.storage import join, write_text
 
 __all__ = ["TrialContext", "run_trial", "decode_config"]
 

@@ -1,6 +1,6 @@
-"""Small files in a sweep's storage, local or a URI (pyarrow's filesystems, as Ray's storage uses): the trials'
-resolved configs and start marks, the sweep's config fingerprint. Pure (no Ray); each call is one file
-operation."""
+"""Small files in a run's storage, local or a URI (pyarrow's filesystems, as Ray's storage uses): a training run's
+and a sweep's config fingerprint, the trials' resolved configs and start marks. Pure (no Ray); each call is one
+file operation (a write: two, the file then its rename, so a crash never leaves half a file)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,14 @@ def _fs(uri: str):
 
 
 def write_text(uri: str, text: str) -> None:
-    """Write (replace) a small text file, creating its folder."""
+    """Write (replace) a small text file, creating its folder; atomic where the filesystem's move is (local
+    disks; on object stores a move is a copy, and an object appears whole anyway)."""
     fs, path = _fs(uri)
     fs.create_dir(os.path.dirname(path), recursive=True)
-    with fs.open_output_stream(path) as f:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with fs.open_output_stream(tmp) as f:
         f.write(text.encode())
+    fs.move(tmp, path)
 
 
 def read_text(uri: str) -> str | None:
@@ -37,8 +40,9 @@ def read_text(uri: str) -> str | None:
 
 
 def list_names(uri: str) -> list[str]:
-    """Names in a folder ([] if there is none)."""
+    """Names in a folder ([] if there is none), without the temporary files of writes in progress."""
     fs, path = _fs(uri)
     if fs.get_file_info(path).type != pafs.FileType.Directory:
         return []
-    return sorted(os.path.basename(i.path) for i in fs.get_file_info(pafs.FileSelector(path)))
+    names = (os.path.basename(i.path) for i in fs.get_file_info(pafs.FileSelector(path)))
+    return sorted(n for n in names if ".tmp-" not in n)
