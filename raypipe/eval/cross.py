@@ -3,7 +3,9 @@ multi-class) and score correlation. All score (query, document) pairs with ``mod
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
@@ -17,6 +19,7 @@ from raypipe.eval.metrics import (
     first_stage_metrics,
     rerank_metrics,
 )
+from raypipe.eval.rrf import reciprocal_rank_fusion
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +39,14 @@ class CrossEncoderRerankingEvaluator(BaseEvaluator):
     that given order are reported as ``base_map``, ``base_mrr@k``, ``base_ndcg@k``; positives missing from
     ``documents`` count as misses, and with ``always_rerank_positives`` they are added to the candidates.
     Metrics ``map``, ``mrr@k``, ``ndcg@k``; primary ``ndcg@k``. Cost: one ``predict`` call over all pairs.
+
+    raypipe additions (off by default, so the metrics are sentence-transformers'): ``rrf_k`` also reports the
+    reciprocal rank fusion of the first-stage order and the cross-encoder's (``rrf_map``, ``rrf_mrr@k``,
+    ``rrf_ndcg@k``; each candidate scores 1/(rrf_k + first-stage rank) + 1/(rrf_k + reranked rank), a candidate
+    the first stage did not return adds nothing for it): the usual way to keep a strong retriever's signal when
+    the reranker alone is not better on every query, with no weight to tune. ``write_predictions`` writes one
+    JSON line per sample (its candidates' relevance and cross-encoder scores, in candidate order) to
+    ``<output_path>/<csv name>_predictions.jsonl``, for analysis without scoring again.
     """
 
     def __init__(
@@ -49,8 +60,13 @@ class CrossEncoderRerankingEvaluator(BaseEvaluator):
         show_progress_bar: bool = False,
         write_csv: bool = True,
         mrr_at_k: int | None = None,
+        rrf_k: int | None = None,
+        write_predictions: bool = False,
     ):
         super().__init__()
+        if rrf_k is not None and (isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or rrf_k < 0):
+            raise ValueError(f"CrossEncoderRerankingEvaluator: rrf_k={rrf_k!r}; expected an integer >= 0 (60 is "
+                             f"the usual value) or None (no fusion).")
         self.samples = list(samples.values()) if isinstance(samples, dict) else list(samples)
         check_not_empty(type(self).__name__, samples=self.samples)
         for i, sample in enumerate(self.samples):
@@ -70,9 +86,11 @@ class CrossEncoderRerankingEvaluator(BaseEvaluator):
         self.batch_size = batch_size
         self.show_progress_bar = show_progress_bar
         self.write_csv = write_csv
+        self.rrf_k, self.write_predictions = rrf_k, write_predictions
         self.csv_file = (
             "CrossEncoderRerankingEvaluator" + ("_" + name if name else "") + f"_results_@{self.at_k}.csv"
         )
+        self.predictions_file = self.csv_file.replace(".csv", "_predictions.jsonl")
         self.csv_headers = ["epoch", "steps", "MAP", f"MRR@{self.at_k}", f"NDCG@{self.at_k}"]
         self.primary_metric = f"ndcg@{self.at_k}"
 
@@ -113,31 +131,61 @@ class CrossEncoderRerankingEvaluator(BaseEvaluator):
             if pairs
             else []
         )
-        per_sample, offset = [], 0
-        for is_relevant in plan:
+        per_sample, fused, predictions, offset = [], [], [], 0
+        for sample, is_relevant in zip(self.samples, plan):
             if is_relevant is None:
                 per_sample.append((0.0, 0.0, 0.0))
+                fused.append((0.0, 0.0, 0.0))
                 continue
             pred = scores[offset : offset + len(is_relevant)]
             offset += len(is_relevant)
-            per_sample.append(rerank_metrics(is_relevant, np.argsort(pred)[::-1], pred, self.at_k))
-        mrr, ndcg, ap = (float(np.mean(col)) for col in zip(*per_sample))
-        metrics = {"map": ap, f"mrr@{self.at_k}": mrr, f"ndcg@{self.at_k}": ndcg}
+            order = np.argsort(pred)[::-1]
+            per_sample.append(rerank_metrics(is_relevant, order, pred, self.at_k))
+            if self.rrf_k is not None and "documents" in sample:
+                fused.append(self._fused_metrics(sample, order))
+            if self.write_predictions:
+                predictions.append({"query": sample["query"], "relevant": list(map(int, is_relevant)),
+                                    "scores": [float(x) for x in pred]})
+        metrics = self._mean_metrics("", per_sample)
         if base:
-            b_mrr, b_ndcg, b_ap = (float(np.mean(col)) for col in zip(*base))
-            metrics.update(
-                {"base_map": b_ap, f"base_mrr@{self.at_k}": b_mrr, f"base_ndcg@{self.at_k}": b_ndcg}
-            )
+            metrics.update(self._mean_metrics("base_", base))
+        if self.rrf_k is not None and base:
+            metrics.update(self._mean_metrics("rrf_", fused))
+        if self.write_predictions and output_path is not None:
+            self._write_predictions(output_path, predictions)
+        row = [metrics[m] for m in ("map", f"mrr@{self.at_k}", f"ndcg@{self.at_k}")]
         metrics = self.prefix_name_to_metrics(metrics, self.name)
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         if self.write_csv:
-            append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, ap, mrr, ndcg])
+            append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *row])
         return metrics
+
+    def _mean_metrics(self, prefix: str, rows: list[tuple]) -> dict:
+        """{prefix}map, {prefix}mrr@k, {prefix}ndcg@k: the means of per-sample (mrr, ndcg, ap) rows."""
+        mrr, ndcg, ap = (float(np.mean(col)) for col in zip(*rows))
+        return {f"{prefix}map": ap, f"{prefix}mrr@{self.at_k}": mrr, f"{prefix}ndcg@{self.at_k}": ndcg}
+
+    def _fused_metrics(self, sample: dict, order) -> tuple[float, float, float]:
+        """(mrr, ndcg, ap) of the RRF of the first-stage order and the cross-encoder's `order` (candidate
+        indices, best first)."""
+        docs, _, _ = self._candidates(sample)
+        positive = [sample["positive"]] if isinstance(sample["positive"], str) else list(sample["positive"])
+        fused = reciprocal_rank_fusion(list(sample["documents"]), [docs[i] for i in order], self.rrf_k)
+        return first_stage_metrics(fused, positive, self.at_k)
+
+    def _write_predictions(self, output_path: str, predictions: list[dict]) -> None:
+        os.makedirs(output_path, exist_ok=True)
+        path = os.path.join(output_path, self.predictions_file)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(p) + "\n" for p in predictions)
+        os.replace(path + ".tmp", path)
 
     def get_config_dict(self) -> dict:
         out = {"at_k": self.at_k}
         if self.samples and "documents" in self.samples[0]:
             out["always_rerank_positives"] = self.always_rerank_positives
+        if self.rrf_k is not None:
+            out["rrf_k"] = self.rrf_k
         return out
 
 

@@ -53,6 +53,40 @@ def test_cross_reranking_parity(cross_pair, pair_data, kind, tmp_path):
         assert next(csv.reader(f)) == theirs.csv_headers
 
 
+def test_cross_reranking_rrf_and_predictions(cross_pair, pair_data, tmp_path):
+    """raypipe's additions: the RRF of the first-stage and reranked orders, and the per-sample scores file."""
+    import json
+
+    from raypipe.eval.metrics import first_stage_metrics
+    from raypipe.eval.rrf import reciprocal_rank_fusion
+
+    s1, s2, _, _ = pair_data
+    _, samples = _rerank_samples(s1, s2)
+    plain = CrossEncoderRerankingEvaluator(samples, at_k=3, always_rerank_positives=False, name="ce")
+    ours = CrossEncoderRerankingEvaluator(samples, at_k=3, always_rerank_positives=False, name="ce", rrf_k=60,
+                                          write_predictions=True)
+    plain_metrics, metrics = plain(cross_pair[0]), ours(cross_pair[0], output_path=str(tmp_path))
+    assert not any("rrf" in key for key in plain_metrics)  # off by default: sentence-transformers' keys only
+    assert {k: v for k, v in metrics.items() if "rrf" not in k} == pytest.approx(plain_metrics)
+    lines = [json.loads(line) for line in (tmp_path / ours.predictions_file).read_text().splitlines()]
+    assert len(lines) == len(samples) - 1  # the last sample has no positive among its documents
+    rows = []
+    for sample in samples:
+        line = next((x for x in lines if x["query"] == sample["query"]), None)
+        if line is None:
+            rows.append((0.0, 0.0, 0.0))
+            continue
+        assert line["relevant"] == [int(d in sample["positive"]) for d in sample["documents"]]
+        reranked = [sample["documents"][i] for i in sorted(range(len(line["scores"])),
+                                                           key=lambda i: -line["scores"][i])]
+        fused = reciprocal_rank_fusion(sample["documents"], reranked, 60)
+        rows.append(first_stage_metrics(fused, sample["positive"], 3))
+    assert metrics["ce_rrf_ndcg@3"] == pytest.approx(sum(r[1] for r in rows) / len(rows))
+    assert metrics["ce_rrf_mrr@3"] == pytest.approx(sum(r[0] for r in rows) / len(rows))
+    with pytest.raises(ValueError, match="rrf_k=-1"):
+        CrossEncoderRerankingEvaluator(samples, rrf_k=-1)
+
+
 @pytest.mark.parametrize("num_labels", [1, 3])
 def test_cross_classification_parity(cross_pair, cross3_pair, pair_data, num_labels):
     from sentence_transformers.cross_encoder.evaluation import CrossEncoderClassificationEvaluator as ST

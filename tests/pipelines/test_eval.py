@@ -31,10 +31,13 @@ def test_config_combinations_are_checked():
 
 
 def test_cross_encoder_reranks_the_first_stage_top_k(tmp_path, capsys):
-    assert main(["eval", str(TINY), f"output.dir={tmp_path}", "evaluator.limit_queries=20"]) == 0
+    assert main(["eval", str(TINY), f"output.dir={tmp_path}", "evaluator.limit_queries=20",
+                 "evaluator.params.rrf_k=60", "evaluator.params.write_predictions=true"]) == 0
     out = capsys.readouterr().out
-    assert "debian-dev_ndcg@10" in out and "debian-dev_base_ndcg@10" in out
+    assert "debian-dev_ndcg@10" in out and "debian-dev_base_ndcg@10" in out and "debian-dev_rrf_ndcg@10" in out
     assert (tmp_path / "eval.json").exists()
+    predictions = list(tmp_path.glob("CrossEncoderRerankingEvaluator_debian-dev_*_predictions.jsonl"))
+    assert len(predictions) == 1 and len(predictions[0].read_text().splitlines()) <= 20
 
 
 def test_first_stage_base_metrics_equal_its_own_retrieval_metrics(tmp_path):
