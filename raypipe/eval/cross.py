@@ -118,7 +118,7 @@ class CrossEncoderRerankingEvaluator(BaseEvaluator):
             if sum(is_relevant) == 0:
                 plan.append(None)  # nothing relevant to rank: scores 0
                 continue
-            plan.append(is_relevant)
+            plan.append((docs, is_relevant))
             pairs += [(sample["query"], d) for d in docs]
         # each distinct (query, document) pair is scored once: copies of a candidate tie exactly
         scores = (
@@ -132,17 +132,18 @@ class CrossEncoderRerankingEvaluator(BaseEvaluator):
             else []
         )
         per_sample, fused, predictions, offset = [], [], [], 0
-        for sample, is_relevant in zip(self.samples, plan):
-            if is_relevant is None:
+        for sample, entry in zip(self.samples, plan):
+            if entry is None:
                 per_sample.append((0.0, 0.0, 0.0))
                 fused.append((0.0, 0.0, 0.0))
                 continue
+            docs, is_relevant = entry
             pred = scores[offset : offset + len(is_relevant)]
             offset += len(is_relevant)
             order = np.argsort(pred)[::-1]
             per_sample.append(rerank_metrics(is_relevant, order, pred, self.at_k))
             if self.rrf_k is not None and "documents" in sample:
-                fused.append(self._fused_metrics(sample, order))
+                fused.append(self._fused_metrics(sample, [docs[i] for i in order]))
             if self.write_predictions:
                 predictions.append({"query": sample["query"], "relevant": list(map(int, is_relevant)),
                                     "scores": [float(x) for x in pred]})
@@ -165,12 +166,10 @@ class CrossEncoderRerankingEvaluator(BaseEvaluator):
         mrr, ndcg, ap = (float(np.mean(col)) for col in zip(*rows))
         return {f"{prefix}map": ap, f"{prefix}mrr@{self.at_k}": mrr, f"{prefix}ndcg@{self.at_k}": ndcg}
 
-    def _fused_metrics(self, sample: dict, order) -> tuple[float, float, float]:
-        """(mrr, ndcg, ap) of the RRF of the first-stage order and the cross-encoder's `order` (candidate
-        indices, best first)."""
-        docs, _, _ = self._candidates(sample)
+    def _fused_metrics(self, sample: dict, reranked: list[str]) -> tuple[float, float, float]:
+        """(mrr, ndcg, ap) of the RRF of the first-stage order and the cross-encoder's (`reranked`, best first)."""
         positive = [sample["positive"]] if isinstance(sample["positive"], str) else list(sample["positive"])
-        fused = reciprocal_rank_fusion(list(sample["documents"]), [docs[i] for i in order], self.rrf_k)
+        fused = reciprocal_rank_fusion(list(sample["documents"]), reranked, self.rrf_k)
         return first_stage_metrics(fused, positive, self.at_k)
 
     def _write_predictions(self, output_path: str, predictions: list[dict]) -> None:
