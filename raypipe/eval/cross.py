@@ -11,6 +11,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import average_precision_score, f1_score
 
+from raypipe.atomic import atomic_open
 from raypipe.eval.base import BaseEvaluator, append_csv_row, check_not_empty, check_same_length, epoch_text
 from raypipe.eval.dedup import encode_unique
 from raypipe.eval.metrics import (
@@ -175,9 +176,8 @@ class CrossEncoderRerankingEvaluator(BaseEvaluator):
     def _write_predictions(self, output_path: str, predictions: list[dict]) -> None:
         os.makedirs(output_path, exist_ok=True)
         path = os.path.join(output_path, self.predictions_file)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
+        with atomic_open(path, "w", encoding="utf-8") as f:
             f.writelines(json.dumps(p) + "\n" for p in predictions)
-        os.replace(path + ".tmp", path)
 
     def get_config_dict(self) -> dict:
         out = {"at_k": self.at_k}

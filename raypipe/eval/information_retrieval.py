@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor
 
+from raypipe.atomic import atomic_open
 from raypipe.eval.base import BaseEvaluator, append_csv_row, encode, epoch_text, similarity_value, take_rows
 from raypipe.eval.dedup import UniqueChunks
 from raypipe.eval.metrics import retrieval_metrics
@@ -321,7 +322,7 @@ class InformationRetrievalEvaluator(BaseEvaluator):
         os.makedirs(output_path, exist_ok=True)
         for fn, (values, indices) in hits.items():
             path = os.path.join(output_path, self.predictions_file.replace(".jsonl", f"_{fn}.jsonl"))
-            with open(path, "w", encoding="utf-8") as f:
+            with atomic_open(path, "w", encoding="utf-8") as f:
                 for qid, query, vals, idx in zip(
                     self.queries_ids, self.queries, values.tolist(), indices.tolist()
                 ):

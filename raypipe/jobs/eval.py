@@ -13,7 +13,6 @@ with the first stage's as `base_*`. Positives the retriever missed count as miss
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from raypipe.atomic import write_json
 from raypipe.config.eval import EvalConfig
 from raypipe.config.paths import resolve_path
 from raypipe.data.beir import load_beir
@@ -197,7 +197,5 @@ def run(cfg: EvalConfig) -> EvalResult:
         metrics = evaluate(cfg, runner)
     path = Path(cfg.output.dir) / cfg.output.file
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"metrics": metrics, "config": cfg.model_dump()}, indent=2, default=str))
-    os.replace(tmp, path)
+    write_json(path, {"metrics": metrics, "config": cfg.model_dump()})
     return EvalResult(metrics, str(path), time.perf_counter() - t0, executor)

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from raypipe.atomic import write_json
 from raypipe.config.base import ConfigError
 from raypipe.config.paths import is_uri
 from raypipe.config.train import TrainConfig
@@ -219,12 +220,6 @@ def _replace_dir(src: str, dst: Path, skip=()) -> None:
     os.replace(tmp, dst)
 
 
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
-
-
 def export(result, cfg: TrainConfig, out: Path, extra: dict) -> dict:
     """Final checkpoint -> <out>/model, log_history.json, metrics.json, run.json (each written atomically)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -232,10 +227,10 @@ def export(result, cfg: TrainConfig, out: Path, extra: dict) -> dict:
         _replace_dir(folder, out / "model", skip=TRAINING_STATE_FILES)
         state = json.loads(Path(folder, "trainer_state.json").read_text())
     metrics = {**{k: v for k, v in (result.metrics or {}).items() if k != "final"}, **extra}
-    _write_json(out / "log_history.json", state.get("log_history", []))
-    _write_json(out / "metrics.json", metrics)
-    _write_json(out / "run.json", {"run_name": cfg.run_name, "finished": True, "checkpoint": result.checkpoint.path,
-                                   "config": cfg.model_dump(), "fingerprint": fingerprint(cfg)})
+    write_json(out / "log_history.json", state.get("log_history", []))
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "run.json", {"run_name": cfg.run_name, "finished": True, "checkpoint": result.checkpoint.path,
+                                  "config": cfg.model_dump(), "fingerprint": fingerprint(cfg)})
     return metrics
 
 

@@ -24,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from raypipe.atomic import write_json
 from raypipe.config.base import ConfigError
 from raypipe.config.paths import is_uri
 from raypipe.config.train import TrainConfig
@@ -35,7 +36,6 @@ from raypipe.jobs.train import (
     _initial_model,
     _release_driver_memory,
     _replace_dir,
-    _write_json,
     claim_run,
 )
 from raypipe.jobs.train import check_before_ray as check_train
@@ -237,7 +237,7 @@ def _finish(cfg: TuneConfig, prep: Prepared, records: list[TrialRecord], root: s
 
 
 def _write_marker(result: SweepResult, cfg: TuneConfig, out: Path) -> None:
-    _write_json(out / "sweep.json", {
+    write_json(out / "sweep.json", {
         "run_name": cfg.run_name, "finished": True, "fingerprint": _fingerprint(cfg), "seconds": result.seconds,
         "records": [r.to_dict() for r in result.records], "info": asdict(result.info), "params": result.params,
         "baseline": result.baseline, "best_model_dir": result.best_model_dir})

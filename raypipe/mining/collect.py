@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -25,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from raypipe.atomic import atomic_path
 from raypipe.mining.embed import ROW_GROUP_ROWS, embedding_table, write_atomic
 from raypipe.models.text_tokenizer import budget_slices
 
@@ -83,19 +83,14 @@ class DenseSpill:
             os.pwrite(self.fd, vec.data, r * width)
 
     def finish(self) -> None:
-        tmp = f"{self.path}.tmp-{uuid.uuid4().hex[:8]}"
         try:
-            with pq.ParquetWriter(tmp, embedding_table(np.zeros((0, self.d), np.float32)).schema) as w:
+            with atomic_path(self.path) as tmp, \
+                    pq.ParquetWriter(tmp, embedding_table(np.zeros((0, self.d), np.float32)).schema) as w:
                 for s in range(0, self.n, ROW_GROUP_ROWS):
                     m = min(ROW_GROUP_ROWS, self.n - s)
                     buf = os.pread(self.fd, m * self.d * 4, s * self.d * 4)
                     w.write_table(embedding_table(np.frombuffer(buf, np.float32).reshape(m, self.d)),
                                   row_group_size=ROW_GROUP_ROWS)
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
         finally:
             self.close()
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
+from raypipe.atomic import atomic_path
 from raypipe.mining.progress import NO_PROGRESS
 from raypipe.models.lazy import LazyModel
 
@@ -193,9 +193,8 @@ ROW_GROUP_ROWS = 4096
 
 
 def write_atomic(table: pa.Table, path: str) -> None:
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS)
 
 
 def _load_dense(f: pq.ParquetFile) -> np.ndarray:

@@ -19,12 +19,12 @@ import hashlib
 import os
 import resource
 import time
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from raypipe.atomic import atomic_path
 from raypipe.mining.embed import load_shard
 from raypipe.mining.index import IndexSpec, build_index, choose_index
 
@@ -83,9 +83,8 @@ def _cached_index(emb: np.ndarray, spec: IndexSpec, k: int, cache: str | None):
         _search_params(index, spec, k)
         return index
     index = build_index(emb, spec, k=k)
-    tmp = f"{cache}.tmp-{uuid.uuid4().hex[:8]}"
-    faiss.write_index(index, tmp)
-    os.replace(tmp, cache)  # two tasks building the same shard at once both write a complete file
+    with atomic_path(cache) as tmp:  # two tasks building the same shard at once both write a complete file
+        faiss.write_index(index, tmp)
     return index
 
 

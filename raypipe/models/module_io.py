@@ -12,6 +12,8 @@ import os
 import torch
 from safetensors.torch import load_file, save_file
 
+from raypipe.atomic import atomic_open
+
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 LEGACY_WEIGHTS_FILE = "pytorch_model.bin"
@@ -19,10 +21,8 @@ LEGACY_WEIGHTS_FILE = "pytorch_model.bin"
 
 def write_json(path: str, data: dict, indent: int = 4) -> None:
     """Write JSON atomically (tmp file + rename) so a crash never leaves a half-written config."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
+    with atomic_open(path) as f:
         json.dump(data, f, indent=indent)
-    os.replace(tmp, path)
 
 
 def read_json(path: str) -> dict:

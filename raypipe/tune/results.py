@@ -11,10 +11,10 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from raypipe.atomic import atomic_open
 from raypipe.config.tune import OBJECTIVE_ALIASES
 
 __all__ = ["TrialRecord", "Objective", "trial_status", "rank_trials", "pareto_front", "write_trials_csv",
@@ -171,8 +171,7 @@ def write_trials_csv(path: str, ranked: list[TrialRecord], objective: Objective,
                      and k not in shown and k not in ("step", "training_iteration", "final")})
     header = ["rank", "trial_id", "status", "iterations", "step", "starts", *params, objective.metric,
               "feasible", *extra, *others, "checkpoint_path", "error"]
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
         for i, r in enumerate(ranked, 1):
@@ -180,5 +179,4 @@ def write_trials_csv(path: str, ranked: list[TrialRecord], objective: Objective,
                         *(_cell(r.params.get(p)) for p in params), _cell(r.value(objective.metric)),
                         objective.feasible(r), *(_cell(r.value(k)) for k in extra.values()),
                         *(_cell(r.value(k)) for k in others), r.metrics.get("checkpoint_path", ""), r.error or ""])
-    os.replace(tmp, path)
     return path
