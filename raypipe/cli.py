@@ -2,12 +2,15 @@
 
 Overrides use dotted keys into the YAML, values parsed as YAML, e.g. `raypipe mine cfg.yaml mining.num_negatives=5
 output.dir=/tmp/out`. The config is checked (unknown keys, bad values, missing files, folders and models: every
-problem at once) before any model loads or Ray starts; a bad config exits with code 2.
+problem at once) before any model loads or Ray starts; a bad config exits with code 2. raypipe's own log messages
+(an evaluator's metrics, a reused initial model, ignored settings) go to stderr at `--log-level` (INFO by default);
+other libraries' loggers are left as they are.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from raypipe.jobs import JOBS
@@ -18,6 +21,8 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raypipe", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks of user errors")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="level of raypipe's own log messages on stderr (default: INFO)")
     sub = parser.add_subparsers(dest="command", required=True)
     for job in JOBS.values():
         p = sub.add_parser(job.name, help=job.help)
@@ -26,8 +31,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a message is logged (a captured or redirected stderr included)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ sets it; the property always answers sys.stderr
+        pass
+
+
+def _configure_logging(level: str) -> None:
+    """A stderr handler on the `raypipe` logger only (the root logger and other libraries' are not touched), added
+    once however often `main` runs in one process."""
+    log = logging.getLogger("raypipe")
+    log.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _configure_logging(args.log_level)
     job = JOBS[args.command]
     from raypipe.config.base import load_config
 
