@@ -2,7 +2,9 @@
 
 w_j = pool_t act(logit_tj) over attended tokens t, with act = log(1 + relu(x)) ("relu") or
 log(1 + log(1 + relu(x))) ("log1p_relu"), pool = max or sum (Formal et al., SPLADE v2, 2021).
-Cost: O(B·T·V) memory per batch; `chunk_size` bounds it to O(B·chunk·V) by pooling over token chunks.
+Cost: the (B, T, V) logits, plus the activation's temporaries: O(B·chunk·V) when pooling over token chunks
+(`chunk_size`; at inference with max pooling, chunks of ~2^24 elements by default: same result, since a max does not
+depend on the order it is taken in).
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from raypipe.models.module_io import load_module_config, save_module_config
 
 STRATEGIES = ("max", "sum")
 ACTIVATIONS = ("relu", "log1p_relu")
+# Elements of one (B, chunk, V) activation temporary at inference (64 MB in float32). Pooling all T tokens at once
+# holds ~3 more (B, T, V) tensors beside the logits (relu, log1p, the masked product): at B=64, T=256, V=30,522 in
+# float32, 6 GB. Training keeps one chunk (autograd saves each chunk's tensors anyway).
+INFERENCE_CHUNK_ELEMENTS = 2**24
 
 
 class SpladePooling(nn.Module):
@@ -47,7 +53,7 @@ class SpladePooling(nn.Module):
     def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
         logits = features["token_embeddings"]  # (B, T, V)
         mask = features["attention_mask"].unsqueeze(-1).to(logits.dtype)  # (B, T, 1)
-        step = self.chunk_size or logits.size(1)
+        step = self._step(logits)
         pooled = None
         for start in range(0, logits.size(1), step):
             part = self._activate(logits[:, start : start + step]) * mask[:, start : start + step]
@@ -59,6 +65,15 @@ class SpladePooling(nn.Module):
         features["sentence_embedding"] = pooled  # (B, V)
         self.embedding_dimension = int(pooled.size(-1))
         return features
+
+    def _step(self, logits: Tensor) -> int:
+        """Tokens per pooling chunk: `chunk_size`, else bounded at inference with max pooling (exact), else all
+        (a chunked sum would add in another order: not bit-identical)."""
+        if self.chunk_size:
+            return self.chunk_size
+        if self.pooling_strategy == "max" and not torch.is_grad_enabled():
+            return max(1, INFERENCE_CHUNK_ELEMENTS // max(1, logits.size(0) * logits.size(2)))
+        return logits.size(1)
 
     def get_sentence_embedding_dimension(self) -> int | None:
         return self.embedding_dimension
