@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from raypipe.atomic import atomic_open
+
 logger = logging.getLogger(__name__)
 
 
@@ -98,7 +100,7 @@ def extend_last_csv_row(csv_path: str, values: Iterable[Any]) -> None:
     if len(rows) < 2:
         return
     rows[-1].extend(values)
-    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+    with atomic_open(csv_path, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(rows)
 
 

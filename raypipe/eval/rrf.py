@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from raypipe.atomic import atomic_open
 from raypipe.eval.base import BaseEvaluator, append_csv_row, epoch_text
 from raypipe.eval.metrics import first_stage_metrics
 
@@ -114,7 +115,7 @@ class ReciprocalRankFusionEvaluator(BaseEvaluator):
                 append_csv_row(output_path, self.csv_file, self.csv_headers, [epoch, steps, *row])
             if self.write_predictions and predictions:
                 os.makedirs(output_path, exist_ok=True)
-                with open(os.path.join(output_path, self.predictions_file), "w", encoding="utf-8") as f:
+                with atomic_open(os.path.join(output_path, self.predictions_file), "w", encoding="utf-8") as f:
                     f.writelines(json.dumps(p) + "\n" for p in predictions)
         return self.prefix_name_to_metrics(metrics, self.name)
 

@@ -24,6 +24,7 @@ import torch.distributed as dist
 import transformers
 from transformers import TrainerCallback
 
+from raypipe.atomic import atomic_open
 from raypipe.config.train import TrainConfig
 from raypipe.train.build import build_trainer, describe_batch
 from raypipe.train.progress import use_line_progress
@@ -109,7 +110,7 @@ def _write_pid(folder: str | None, rank: int) -> None:
     if folder:  # lets an operator (or a test) find, place and signal a worker
         os.makedirs(folder, exist_ok=True)
         info = {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id(), "rank": rank}
-        with open(os.path.join(folder, f"rank{rank}.json"), "w") as f:
+        with atomic_open(os.path.join(folder, f"rank{rank}.json")) as f:
             json.dump(info, f)
 
 
@@ -125,7 +126,7 @@ def _finish(trainer, report_cb: _RayReport, train_metrics: dict, scratch: str) -
     if state.is_world_process_zero:
         trainer.save_model(final)
         state.save_to_json(os.path.join(final, "trainer_state.json"))
-        with open(os.path.join(final, FINAL_MARKER), "w") as f:
+        with atomic_open(os.path.join(final, FINAL_MARKER)) as f:  # a restart reads it: whole or absent
             json.dump(metrics, f)  # all of it, so a restart after the end reports the same (score included)
     _barrier()
     report({**metrics, "final": 1.0}, final if state.is_world_process_zero else None, state.global_step, final=True)
