@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -40,6 +40,6 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         f.write(text)
 
 
-def write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
-    """JSON of ``obj`` (values JSON cannot hold written as ``str``), atomically."""
-    write_text(path, json.dumps(obj, indent=indent, default=str))
+def write_json(path: str | os.PathLike, obj: Any, indent: int = 2, default: Callable | None = str) -> None:
+    """JSON of ``obj``, atomically; values JSON cannot hold go through ``default`` (``str``; None: a TypeError)."""
+    write_text(path, json.dumps(obj, indent=indent, default=default))

@@ -43,3 +43,11 @@ def test_atomic_path_serves_any_writer(tmp_path):
         assert a != b  # two writers of one path never share a temporary file
         open(a, "w").close()
         open(b, "w").close()
+
+
+def test_strict_json_fails_before_replacing_the_file(tmp_path):
+    path = tmp_path / "config.json"
+    write_json(path, {"x": 1})
+    with pytest.raises(TypeError):
+        write_json(path, {"x": object()}, default=None)  # module configs: no silent str()
+    assert json.loads(path.read_text()) == {"x": 1} and [p.name for p in tmp_path.iterdir()] == ["config.json"]

@@ -12,7 +12,7 @@ import os
 import torch
 from safetensors.torch import load_file, save_file
 
-from raypipe.atomic import atomic_open
+from raypipe.atomic import write_json as _write_json_atomic
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -20,9 +20,8 @@ LEGACY_WEIGHTS_FILE = "pytorch_model.bin"
 
 
 def write_json(path: str, data: dict, indent: int = 4) -> None:
-    """Write JSON atomically (tmp file + rename) so a crash never leaves a half-written config."""
-    with atomic_open(path) as f:
-        json.dump(data, f, indent=indent)
+    """Write a module config atomically, strictly (a value JSON cannot hold is a TypeError, not a string)."""
+    _write_json_atomic(path, data, indent=indent, default=None)
 
 
 def read_json(path: str) -> dict:
